@@ -1,0 +1,1 @@
+"""The command line; ``connector.cli.app:main`` is the console script."""

@@ -1,0 +1,106 @@
+"""``connector doctor``: is this installation ready to run? Every check says what to do when it fails."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import click
+import httpx
+from rich.table import Table
+from sqlmodel import Session
+
+from connector.cli.app import Context, cli, json_option, out, pass_context, print_json, require_migrated
+from connector.config import Settings
+from connector.domain import utcnow
+from connector.errors import ConnectorError
+from connector.store import Store
+from connector.store.tables import SyncCursorRow
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_store(store: Store) -> list[Check]:
+    """Reachable, migrated, and able to write and read back (in a transaction that is rolled back)."""
+    try:
+        require_migrated(store)
+    except ConnectorError as exc:
+        return [Check("store", False, str(exc))]
+    probe = SyncCursorRow(account="~doctor", stream="probe", value=utcnow().isoformat(), updated_at=utcnow())
+    try:
+        with store.engine.connect() as conn, conn.begin() as tx:
+            with Session(bind=conn) as session:
+                session.add(probe)
+                session.flush()
+                read = session.get(SyncCursorRow, ("~doctor", "probe"))
+                roundtrip = read is not None and read.value == probe.value
+            tx.rollback()
+    except Exception as exc:  # noqa: BLE001  (doctor reports whatever broke)
+        return [Check("store", False, f"{store.safe_url}: {exc}")]
+    return [Check("store", roundtrip, f"{store.safe_url}: schema current, write/read round-trip "
+                                      + ("ok" if roundtrip else "FAILED"))]
+
+
+def check_credentials(settings: Settings) -> list[Check]:
+    checks = []
+    for account in settings.accounts:
+        for what, secret in account.secrets().items():
+            try:
+                present = secret.value() is not None
+                detail = f"{what} from {secret.describe()}" + ("" if present else " is not set: export it")
+            except ConnectorError as exc:
+                present, detail = False, str(exc)
+            checks.append(Check(f"credentials {account.name}", present, detail))
+    for name, carrier in settings.carriers.items():
+        present = carrier.api_key.value() is not None
+        checks.append(Check(f"credentials {name}", present, f"api key from {carrier.api_key.describe()}"
+                            + ("" if present else " is not set: export it")))
+    return checks
+
+
+def check_reachable(settings: Settings, timeout: float = 5.0) -> list[Check]:
+    """Any HTTP answer counts: this asks whether the host is there, not whether we are logged in."""
+    targets = [(a.name, a.base_url) for a in settings.accounts if a.enabled]
+    targets += [(name, c.base_url) for name, c in settings.carriers.items()]
+    checks = []
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for name, url in targets:
+            try:
+                response = client.get(url)
+                checks.append(Check(f"reach {name}", True, f"{url} answered HTTP {response.status_code}"))
+            except httpx.HTTPError as exc:
+                checks.append(Check(f"reach {name}", False,
+                                    f"{url}: {type(exc).__name__} {exc}; check base_url and the network"))
+    return checks
+
+
+@cli.command("doctor")
+@click.option("--local", is_flag=True,
+              help="Check only this machine (configuration and store): no credentials, no network.")
+@json_option
+@pass_context
+def doctor(c: Context, local: bool, as_json: bool) -> None:
+    """Check the configuration, the store, the credentials and that every account's host answers.
+
+    Exits 1 if any check fails."""
+    settings = c.settings  # a bad configuration stops here with exit code 2 and the key's path
+    checks = [Check("config", True, f"{len(settings.accounts)} account(s), {len(settings.carriers)} carrier(s)")]
+    checks += check_store(c.store(migrated=False))
+    if not local:
+        checks += check_credentials(settings) + check_reachable(settings)
+    if as_json:
+        print_json([asdict(x) for x in checks])
+    else:
+        table = Table(title="connector doctor" + (" (local checks only)" if local else ""))
+        table.add_column("check")
+        table.add_column("")
+        table.add_column("detail")
+        for x in checks:
+            table.add_row(x.name, "[green]ok[/]" if x.ok else "[red]FAIL[/]", x.detail)
+        out.print(table)
+    if not all(x.ok for x in checks):
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,28 @@
+"""The canonical model. Pure: no I/O, no clocks except where a caller passes ``now``."""
+
+from connector.domain.commands import COMMANDS, Command, CommandKind, build_command
+from connector.domain.lifecycle import (
+    Actor,
+    CancelReason,
+    Outcome,
+    PaymentStatus,
+    ShipmentStatus,
+    Status,
+    decide,
+)
+from connector.domain.order import (
+    Buyer,
+    MarketplaceStatus,
+    Order,
+    OrderKey,
+    OrderLine,
+    Shipment,
+    StatusEvent,
+    utcnow,
+)
+
+__all__ = [
+    "COMMANDS", "Actor", "Buyer", "CancelReason", "Command", "CommandKind", "MarketplaceStatus", "Order",
+    "OrderKey", "OrderLine", "Outcome", "PaymentStatus", "Shipment", "ShipmentStatus", "Status", "StatusEvent",
+    "build_command", "decide", "utcnow",
+]

@@ -1,0 +1,71 @@
+"""Every exception the connector raises on purpose, in one tree.
+
+Grouped by what the caller can do about it, not by where it was raised::
+
+    ConnectorError                 base; carries a ``hint`` telling the user what to do
+    ├── ConfigError                a configuration value is wrong or missing        → exit code 2
+    ├── CommandInvalid             a seller command lacks data or cannot be sent    → refused before any request
+    ├── OrderNotFound              a REF names no order in the store                → exit code 2
+    ├── StoreError                 the store is unreachable or not migrated         → exit code 1
+    │   └── StoreNotMigrated       the schema is older than this version's head     → run ``connector db upgrade``
+    └── PayloadError               a marketplace or carrier payload does not parse; the raw data is kept
+
+Adapters add their transport errors under ``ConnectorError`` in the same spirit (transient / permanent /
+auth), documented beside this tree when they arrive.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base class. ``hint`` is a sentence that tells the user what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(ConnectorError):
+    """A configuration key is missing, malformed or not allowed; ``path`` names the key."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message, hint=hint)
+        self.path = path
+
+
+class CommandInvalid(ConnectorError):
+    """A seller command cannot be accepted as given; ``missing`` names the fields it needs."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = missing
+
+
+class OrderNotFound(ConnectorError):
+    exit_code = 2
+
+
+class StoreError(ConnectorError):
+    pass
+
+
+class StoreNotMigrated(StoreError):
+    pass
+
+
+class PayloadError(ConnectorError):
+    """A payload that does not parse. ``raw`` keeps the original so nothing is lost."""
+
+    def __init__(self, message: str, *, raw: str | bytes | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.raw = raw

@@ -1,0 +1,74 @@
+"""Structured logs on stderr: JSON for machines, readable on a terminal, never a buyer's personal data or a secret.
+
+Per-job context (account, order, job) is bound once with ``bound_contextvars`` and rides along every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.contextvars import bound_contextvars
+
+__all__ = ["bound_contextvars", "configure", "get_logger", "redact"]
+
+REDACTED = "[redacted]"
+
+# Keys whose values are personal data or secrets wherever they appear (marketplace payloads included).
+_SENSITIVE_KEYS = frozenset({
+    "buyer", "buyer_name", "buyer_phone", "buyer_email", "phone", "email", "telephone", "user_phone",
+    "recipient_phone", "recipient_title", "recipient_first_name", "recipient_last_name", "recipient_second_name",
+    "user_title", "first_name", "last_name", "second_name", "full_name", "firstname", "lastname", "fio",
+    "contact_fio", "customer_name", "recipientfullname", "phonerecipient", "phonesender",
+    "password", "token", "access_token", "api_key", "apikey", "authorization", "cookie", "phpsessid",
+})
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Ukrainian and Bulgarian numbers in the forms buyers type them. A 14-digit TTN or an order id does not match.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d[\d\s().-]{7,}\d"  # anything international, +380 67 123 45 67
+    r"|(?:380|359)\d{8,9}"  # 380671234567
+    r"|0\d{2}[\s-]?\d{3}[\s-]?\d{2}[\s-]?\d{2})(?!\w)"  # 067 123 45 67
+)
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    if key is not None and key.lower() in _SENSITIVE_KEYS and value not in (None, "", [], {}):
+        return REDACTED
+    if isinstance(value, str):
+        return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, value))
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if k in ("timestamp", "level") else redact(v, None if k == "event" else k))
+            for k, v in event.items()}
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    pretty = fmt == "console" or (fmt == "auto" and stream.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact_event,
+            structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name) if name else structlog.get_logger()

@@ -1,0 +1,79 @@
+"""Opening the store: one engine per URL, the dialect quirks settled here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from connector.errors import ConfigError, StoreError
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (the only PostgreSQL driver installed)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"not a database URL: {url!r}", path="store.url",
+                          hint="e.g. sqlite:///connector.db or postgresql://user@host/db") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}", path="store.url",
+                          hint="use sqlite:///PATH or postgresql://USER@HOST/DB")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")  # several processes (CLI + daemon) share one file
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.close()
+
+
+def make_engine(url: str) -> sa.Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+class Store:
+    """The store as the rest of the program sees it: an engine and a way to run one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: everything inside commits together or not at all."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except sa.exc.OperationalError as exc:
+                session.rollback()
+                raise StoreError(f"the store at {self.safe_url} failed: {exc.orig}",
+                                 hint="check that the database is running and store.url is right") from exc
+            except BaseException:
+                session.rollback()
+                raise
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

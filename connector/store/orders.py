@@ -1,0 +1,228 @@
+"""Writing pulled orders: one upsert per order, inside the caller's transaction, with its history and raw payload.
+
+Identity is the database's unique (marketplace, account, external_id), so a duplicate order cannot exist even when
+two pullers race: the loser's insert fails inside a savepoint and it continues as an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from connector.domain import (
+    Actor,
+    Buyer,
+    CancelReason,
+    MarketplaceStatus,
+    Order,
+    OrderKey,
+    OrderLine,
+    PaymentStatus,
+    Shipment,
+    Status,
+    StatusEvent,
+    utcnow,
+)
+from connector.errors import StoreError
+from connector.store.tables import OrderLineRow, OrderRow, RawPayloadRow, ShipmentRow, StatusHistoryRow
+
+
+class ConcurrentUpdate(StoreError):
+    """Another writer changed the order between our read and our write; retry the unit of work."""
+
+
+class Upsert(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class RawPayload:
+    """The marketplace's original words: a JSON text or an HTML extract."""
+
+    body: str
+    content_type: str = "application/json"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    outcome: Upsert
+    order_id: int
+    event: StatusEvent | None = None
+
+
+def upsert_pulled(session: Session, pulled: Order, raw: RawPayload, *, now: datetime | None = None) -> UpsertResult:
+    """Merge an order as the marketplace reports it now into the store.
+
+    ``pulled.status`` is the mapped status the marketplace proposes; the lifecycle decides what it does (it never
+    regresses, a stale page never overwrites newer data). An identical payload to the last one writes nothing.
+    """
+    now = now or utcnow()
+    row = _find(session, pulled.key)
+    if row is None:
+        try:
+            with session.begin_nested():
+                return _insert(session, pulled, raw, now)
+        except sa.exc.IntegrityError:
+            row = _find(session, pulled.key)  # another puller created it first: merge into theirs
+            if row is None:
+                raise
+    if row.payload_sha256 == raw.sha256:
+        return UpsertResult(Upsert.UNCHANGED, row.id)
+    return _update(session, row, pulled, raw, now)
+
+
+def _find(session: Session, key: OrderKey) -> OrderRow | None:
+    return session.exec(
+        select(OrderRow).where(
+            OrderRow.marketplace == key.marketplace,
+            OrderRow.account == key.account,
+            OrderRow.external_id == key.external_id,
+        )
+    ).first()
+
+
+def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime) -> UpsertResult:
+    order = replace(pulled, progress=-1, status_changed_at=None, needs_review=False, review_reason="")
+    event = order.propose_status(pulled.status, actor=Actor.MARKETPLACE, marketplace_status=pulled.marketplace_status,
+                                 occurred_at=pulled.changed_at, first=True, now=now)
+    row = OrderRow(**_order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
+    session.add(row)
+    session.flush()
+    _replace_lines(session, row.id, pulled.lines)
+    _merge_shipments(session, row.id, pulled.shipments, now)
+    _add_event(session, row.id, event)
+    _keep_raw(session, row.id, raw, now)
+    return UpsertResult(Upsert.CREATED, row.id, event)
+
+
+def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now: datetime) -> UpsertResult:
+    order = to_domain(row)
+    _keep_raw(session, row.id, raw, now)
+    stale = pulled.changed_at < order.changed_at
+    event = order.propose_status(pulled.status, actor=Actor.MARKETPLACE, marketplace_status=pulled.marketplace_status,
+                                 occurred_at=pulled.changed_at, now=now)
+    if event is not None:
+        _add_event(session, row.id, event)
+    if not stale:
+        # The marketplace owns these fields: its newest word replaces ours.
+        for name in _OWNED_BY_MARKETPLACE:
+            setattr(order, name, getattr(pulled, name))
+        order.cancel_reason = pulled.cancel_reason if order.status is Status.CANCELLED else None
+        _replace_lines(session, row.id, pulled.lines, existing=_lines(session, row.id))
+        _merge_shipments(session, row.id, pulled.shipments, now)
+    values = _order_columns(order) | {"synced_at": now, "payload_sha256": raw.sha256, "version": row.version + 1}
+    done = session.execute(
+        sa.update(OrderRow).where(OrderRow.id == row.id, OrderRow.version == row.version).values(**values)
+    )
+    if done.rowcount != 1:
+        raise ConcurrentUpdate(f"order {order.key} changed while it was being updated",
+                               hint="the page is retried; nothing was written")
+    session.expire(row)
+    return UpsertResult(Upsert.UPDATED, row.id, event)
+
+
+# Fields a fresh pull carries straight into the stored order; status goes through the lifecycle instead.
+_OWNED_BY_MARKETPLACE = ("currency", "total", "changed_at", "payment_status", "buyer")
+
+
+def _order_columns(order: Order) -> dict:
+    return {
+        "marketplace": order.key.marketplace,
+        "account": order.key.account,
+        "external_id": order.key.external_id,
+        "status": order.status.value,
+        "progress": order.progress,
+        "marketplace_status": order.marketplace_status.code,
+        "marketplace_status_label": order.marketplace_status.label,
+        "payment_status": order.payment_status.value,
+        "cancel_reason": order.cancel_reason.value if order.cancel_reason else None,
+        "currency": order.currency,
+        "total": order.total,
+        "buyer_name": order.buyer.name,
+        "buyer_phone": order.buyer.phone,
+        "buyer_email": order.buyer.email,
+        "created_at": order.created_at,
+        "changed_at": order.changed_at,
+        "status_changed_at": order.status_changed_at,
+        "needs_review": order.needs_review,
+        "review_reason": order.review_reason[:500],
+    }
+
+
+def to_domain(row: OrderRow) -> Order:
+    return Order(
+        key=OrderKey(row.marketplace, row.account, row.external_id),
+        status=Status(row.status),
+        marketplace_status=MarketplaceStatus(row.marketplace_status, row.marketplace_status_label),
+        currency=row.currency,
+        total=row.total,
+        created_at=row.created_at,
+        changed_at=row.changed_at,
+        payment_status=PaymentStatus(row.payment_status),
+        cancel_reason=CancelReason(row.cancel_reason) if row.cancel_reason else None,
+        buyer=Buyer(row.buyer_name, row.buyer_phone, row.buyer_email),
+        progress=row.progress,
+        status_changed_at=row.status_changed_at,
+        needs_review=row.needs_review,
+        review_reason=row.review_reason,
+    )
+
+
+def _lines(session: Session, order_id: int) -> list[OrderLine]:
+    rows = session.exec(select(OrderLineRow).where(OrderLineRow.order_id == order_id)
+                        .order_by(OrderLineRow.position)).all()
+    return [OrderLine(r.sku, r.marketplace_item_id, r.name, r.quantity, r.unit_price) for r in rows]
+
+
+def _replace_lines(session: Session, order_id: int, lines: list[OrderLine],
+                   existing: list[OrderLine] | None = None) -> None:
+    if existing == lines:
+        return
+    if existing:
+        session.execute(sa.delete(OrderLineRow).where(OrderLineRow.order_id == order_id))
+    session.add_all(
+        OrderLineRow(order_id=order_id, position=i, sku=line.sku, marketplace_item_id=line.marketplace_item_id,
+                     name=line.name, quantity=line.quantity, unit_price=line.unit_price)
+        for i, line in enumerate(lines)
+    )
+
+
+def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment], now: datetime) -> None:
+    """Add TTNs the marketplace reports; never delete one, never touch the carrier's status (tracking owns it)."""
+    known = set(session.exec(select(ShipmentRow.ttn).where(ShipmentRow.order_id == order_id)).all())
+    for s in shipments:
+        if s.ttn and s.ttn not in known:
+            known.add(s.ttn)
+            session.add(ShipmentRow(order_id=order_id, carrier=s.carrier, ttn=s.ttn, status=s.status.value,
+                                    carrier_status_code=s.carrier_status_code,
+                                    carrier_status_text=s.carrier_status_text,
+                                    carrier_updated_at=s.carrier_updated_at, created_at=now))
+
+
+def _add_event(session: Session, order_id: int, event: StatusEvent) -> None:
+    ms = event.marketplace_status or MarketplaceStatus("")
+    session.add(StatusHistoryRow(
+        order_id=order_id, recorded_at=event.recorded_at, occurred_at=event.occurred_at, actor=event.actor.value,
+        from_status=event.from_status.value if event.from_status else None, to_status=event.to_status.value,
+        outcome=event.outcome.value, marketplace_status=ms.code, marketplace_status_label=ms.label,
+        comment=event.comment,
+    ))
+
+
+def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime) -> None:
+    seen = session.exec(select(RawPayloadRow.id).where(RawPayloadRow.order_id == order_id,
+                                                       RawPayloadRow.sha256 == raw.sha256)).first()
+    if seen is None:
+        session.add(RawPayloadRow(order_id=order_id, received_at=now, content_type=raw.content_type,
+                                  sha256=raw.sha256, body=raw.body))

@@ -1,0 +1,169 @@
+"""The canonical store's tables. ERPs read these; docs/erp-contract.md says which columns are stable.
+
+Every timestamp is UTC and timezone-aware on the way out, on SQLite too (``UTCDateTime``). Money is NUMERIC, never
+float. Enumerations are stored as their string values so a reader needs no lookup table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; SQLite drops the zone, so it is put back on read."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing to store a naive datetime {value!r}: the store is UTC-only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(**kw) -> object:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _money(**kw) -> object:
+    return Field(sa_type=sa.Numeric(14, 2), **kw)
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (sa.UniqueConstraint("marketplace", "account", "external_id", name="uq_orders_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    marketplace: str = Field(max_length=32)
+    account: str = Field(max_length=64, index=True)
+    external_id: str = Field(max_length=64)
+    status: str = Field(max_length=32, index=True)
+    progress: int = -1
+    marketplace_status: str = Field(max_length=64)
+    marketplace_status_label: str = Field(default="", max_length=255)
+    payment_status: str = Field(default="unknown", max_length=32)
+    cancel_reason: str | None = Field(default=None, max_length=32)
+    currency: str = Field(max_length=3)
+    total: Decimal = _money()
+    buyer_name: str = Field(default="", max_length=255)
+    buyer_phone: str = Field(default="", max_length=64)
+    buyer_email: str = Field(default="", max_length=255)
+    created_at: datetime = _utc()
+    changed_at: datetime = _utc(index=True)
+    status_changed_at: datetime | None = _utc(default=None)
+    synced_at: datetime = _utc()
+    payload_sha256: str = Field(default="", max_length=64)
+    needs_review: bool = Field(default=False, index=True)
+    review_reason: str = Field(default="", max_length=500)
+    # Optimistic concurrency: every update is ``WHERE version = :seen`` and bumps it (store/orders.py).
+    version: int = Field(default=1)
+
+
+class OrderLineRow(SQLModel, table=True):
+    __tablename__ = "order_lines"
+    __table_args__ = (sa.UniqueConstraint("order_id", "position", name="uq_order_lines_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", ondelete="CASCADE", index=True)
+    position: int
+    sku: str = Field(default="", max_length=128)
+    marketplace_item_id: str = Field(default="", max_length=64)
+    name: str = Field(default="", max_length=500)
+    quantity: int
+    unit_price: Decimal = _money()
+
+
+class ShipmentRow(SQLModel, table=True):
+    __tablename__ = "shipments"
+    __table_args__ = (sa.UniqueConstraint("order_id", "ttn", name="uq_shipments_ttn"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", ondelete="CASCADE", index=True)
+    carrier: str = Field(max_length=32)
+    ttn: str = Field(max_length=64, index=True)
+    status: str = Field(default="created", max_length=32)
+    carrier_status_code: str = Field(default="", max_length=32)
+    carrier_status_text: str = Field(default="", max_length=500)
+    carrier_updated_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc()
+    checked_at: datetime | None = _utc(default=None)
+
+
+class StatusHistoryRow(SQLModel, table=True):
+    """Append-only. One row per proposed status change, applied or not (``outcome`` says which)."""
+
+    __tablename__ = "status_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", ondelete="CASCADE", index=True)
+    recorded_at: datetime = _utc()
+    occurred_at: datetime | None = _utc(default=None)
+    actor: str = Field(max_length=16)
+    from_status: str | None = Field(default=None, max_length=32)
+    to_status: str = Field(max_length=32)
+    outcome: str = Field(max_length=32)
+    marketplace_status: str = Field(default="", max_length=64)
+    marketplace_status_label: str = Field(default="", max_length=255)
+    comment: str = Field(default="", sa_type=sa.Text)
+
+
+class RawPayloadRow(SQLModel, table=True):
+    """The marketplace's own words for an order, each distinct version once: for remapping and audit."""
+
+    __tablename__ = "raw_payloads"
+    __table_args__ = (sa.UniqueConstraint("order_id", "sha256", name="uq_raw_payloads_body"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", ondelete="CASCADE", index=True)
+    received_at: datetime = _utc()
+    content_type: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    body: str = Field(sa_type=sa.Text)
+
+
+class SyncCursorRow(SQLModel, table=True):
+    """Per (account, stream) high-water mark, advanced only in the transaction that stored its page."""
+
+    __tablename__ = "sync_cursors"
+
+    account: str = Field(max_length=64, primary_key=True)
+    stream: str = Field(max_length=32, primary_key=True)
+    value: str = Field(max_length=255)
+    updated_at: datetime = _utc()
+
+
+class CommandRow(SQLModel, table=True):
+    """The outbox: seller commands waiting to be pushed. ERPs may insert rows here (docs/erp-contract.md)."""
+
+    __tablename__ = "commands"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    order_id: int = Field(foreign_key="orders.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=32)
+    payload: str = Field(default="{}", sa_type=sa.Text)
+    state: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _utc(default=None)
+    locked_until: datetime | None = _utc(default=None)
+    locked_by: str = Field(default="", max_length=128)
+    last_error: str = Field(default="", sa_type=sa.Text)
+    hint: str = Field(default="", sa_type=sa.Text)
+    requested_by: str = Field(default="cli", max_length=64)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+METADATA = SQLModel.metadata
