@@ -22,7 +22,8 @@ from connector.store.migrate import current_revision, head_revision
 
 EXIT_CODES = "Exit codes: 0 success; 1 a job or check failed; 2 bad usage or configuration."
 
-out = Console(soft_wrap=True)  # stdout: the data
+# stdout: the data. Off a terminal rich would assume 80 columns and cut cells; piped tables get room instead.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)  # stderr: messages for the person at the terminal
 
 

@@ -1,0 +1,201 @@
+"""The store on SQLite and PostgreSQL: identity, idempotent upserts, history, raw payloads, the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session, func, select
+
+from connector.domain import Outcome, Status, build_command
+from connector.errors import CommandInvalid
+from connector.store.commands import enqueue
+from connector.store.orders import ConcurrentUpdate, RawPayload, Upsert, upsert_pulled
+from connector.store.queries import find_order, list_orders, order_detail
+from connector.store.tables import CommandRow, OrderLineRow, OrderRow, RawPayloadRow, StatusHistoryRow
+from tests.conftest import empty
+from tests.factories import T0, pulled, raw_of
+
+
+def count(session: Session, model) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def put(store, order, raw=None):
+    with store.transaction() as session:
+        return upsert_pulled(session, order, raw or raw_of(order), now=order.changed_at)
+
+
+def test_the_database_refuses_a_duplicate_order(store):
+    first = put(store, pulled())
+    with store.transaction() as session:
+        row = session.get(OrderRow, first.order_id)
+        clone = OrderRow(**row.model_dump(exclude={"id"}))
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as session:
+        session.add(clone)
+        session.flush()
+
+
+def test_a_new_order_is_created_with_its_first_history_event_and_raw_payload(store):
+    result = put(store, pulled(ttn="20450000000000"))
+    assert result.outcome is Upsert.CREATED and result.event.outcome is Outcome.CREATED
+    with store.transaction() as session:
+        detail = order_detail(session, "rozetka-main:248888186")
+        assert count(session, RawPayloadRow) == 1
+    assert detail.summary.order.status == "new" and detail.summary.order.total == Decimal("640.00")
+    assert [h.to_status for h in detail.history] == ["new"] and detail.history[0].from_status is None
+    assert [s.ttn for s in detail.shipments] == ["20450000000000"]
+    assert [(l.sku, l.quantity) for l in detail.lines] == [("12106", 1)]
+
+
+def test_a_repeated_pull_of_the_same_data_writes_nothing(store):
+    put(store, pulled())
+    with store.transaction() as session:
+        before = session.exec(select(OrderRow)).one()
+    again = put(store, pulled())
+    assert again.outcome is Upsert.UNCHANGED
+    with store.transaction() as session:
+        after = session.exec(select(OrderRow)).one()
+        assert count(session, StatusHistoryRow) == 1 and count(session, RawPayloadRow) == 1
+    assert (after.version, after.synced_at) == (before.version, before.synced_at)
+
+
+def test_a_status_change_updates_the_order_and_appends_history(store):
+    put(store, pulled())
+    result = put(store, pulled(status=Status.ACCEPTED, code="26", minutes=5))
+    assert result.outcome is Upsert.UPDATED and result.event.outcome is Outcome.APPLIED
+    with store.transaction() as session:
+        row = find_order(session, "rozetka-main:248888186")
+        history = session.exec(select(StatusHistoryRow).order_by(StatusHistoryRow.id)).all()
+        assert count(session, RawPayloadRow) == 2
+    assert (row.status, row.marketplace_status, row.version) == ("accepted", "26", 2)
+    assert [(h.from_status, h.to_status, h.marketplace_status) for h in history] == [
+        (None, "new", "1"), ("new", "accepted", "26")]
+
+
+def test_an_old_page_never_moves_the_order_back(store):
+    put(store, pulled(status=Status.SHIPPED, code="3", minutes=10, ttn="20450000000000"))
+    result = put(store, pulled(status=Status.NEW, code="1", minutes=0, total="1.00"))
+    assert result.event.outcome is Outcome.IGNORED_STALE
+    with store.transaction() as session:
+        row = find_order(session, "rozetka-main:248888186")
+        assert count(session, StatusHistoryRow) == 2  # the stale event is recorded
+        assert count(session, RawPayloadRow) == 2  # and its payload kept
+    assert row.status == "shipped" and row.total == Decimal("640.00")  # nothing of the old page was applied
+
+
+def test_a_fresh_regression_is_kept_in_history_and_flagged_for_review(store):
+    put(store, pulled(status=Status.SHIPPED, code="3"))
+    put(store, pulled(status=Status.PROCESSING, code="2", minutes=5))
+    with store.transaction() as session:
+        row = find_order(session, "rozetka-main:248888186")
+        last = session.exec(select(StatusHistoryRow).order_by(StatusHistoryRow.id.desc())).first()
+    assert row.status == "shipped" and row.needs_review
+    assert last.outcome == "ignored_regression" and last.to_status == "processing"
+
+
+def test_lines_are_replaced_when_the_marketplace_edits_them(store):
+    from connector.domain import OrderLine
+    put(store, pulled())
+    lines = [OrderLine("A", "1", "a", 2, Decimal("10.00")), OrderLine("B", "2", "b", 1, Decimal("5.50"))]
+    put(store, pulled(minutes=1, total="25.50", lines=lines))
+    with store.transaction() as session:
+        got = session.exec(select(OrderLineRow).order_by(OrderLineRow.position)).all()
+    assert [(l.sku, l.quantity, l.unit_price) for l in got] == [("A", 2, Decimal("10.00")), ("B", 1, Decimal("5.50"))]
+
+
+def test_a_write_based_on_an_outdated_read_is_refused(store):
+    put(store, pulled())
+    with store.transaction() as session:
+        row = session.exec(select(OrderRow)).one()  # our read: version 1
+        session.execute(sa.update(OrderRow).where(OrderRow.id == row.id).values(version=row.version + 1),
+                        execution_options={"synchronize_session": False})  # someone else's write
+        with pytest.raises(ConcurrentUpdate):
+            upsert_pulled(session, pulled(status=Status.ACCEPTED, code="26", minutes=1), raw_of(pulled(minutes=1)))
+
+
+def test_a_concurrent_writer_on_postgresql_is_detected_not_overwritten(pg_store):
+    empty(pg_store)
+    put(pg_store, pulled())
+    with pg_store.transaction() as session:
+        row = session.exec(select(OrderRow)).one()
+        with pg_store.transaction() as other:  # another daemon commits between our read and our write
+            upsert_pulled(other, pulled(status=Status.ACCEPTED, code="26", minutes=1), raw_of(pulled(minutes=1)))
+        with pytest.raises(ConcurrentUpdate):
+            upsert_pulled(session, pulled(status=Status.PROCESSING, code="2", minutes=2), raw_of(pulled(minutes=2)))
+    with pg_store.transaction() as session:
+        assert session.get(OrderRow, row.id).status == "accepted"
+
+
+def test_timestamps_come_back_in_utc(store):
+    put(store, pulled())
+    with store.transaction() as session:
+        row = session.exec(select(OrderRow)).one()
+    assert row.created_at == T0 and row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
+    assert row.changed_at.tzinfo == UTC
+
+
+def test_list_orders_reports_the_latest_shipment(store):
+    put(store, pulled("1"))
+    put(store, pulled("2", ttn="20450000000000", minutes=1))
+    with store.transaction() as session:
+        rows = list_orders(session)
+    assert [(r.order.external_id, r.shipment.ttn if r.shipment else None) for r in rows] == [
+        ("2", "20450000000000"), ("1", None)]
+
+
+def test_a_command_is_queued_once_per_idempotency_key(store):
+    put(store, pulled())
+    ship = build_command("ship", {"ttn": "20450000000000"})
+    with store.transaction() as session:
+        order = find_order(session, "rozetka-main:248888186")
+        first = enqueue(session, order, ship)
+        second = enqueue(session, order, build_command("ship", {"ttn": "2045 0000 0000 00"}))
+        assert first.created and not second.created and second.row.id == first.row.id
+        assert count(session, CommandRow) == 1
+        assert first.row.state == "pending" and first.row.kind == "ship"
+
+
+def test_an_impossible_command_never_reaches_the_outbox(store):
+    put(store, pulled(status=Status.SHIPPED, code="3"))
+    with store.transaction() as session:
+        order = find_order(session, "rozetka-main:248888186")
+        with pytest.raises(CommandInvalid):
+            enqueue(session, order, build_command("cancel", {"reason": "out_of_stock"}))
+        assert count(session, CommandRow) == 0
+
+
+def test_a_failed_unit_of_work_leaves_nothing_behind(store):
+    with pytest.raises(RuntimeError), store.transaction() as session:
+        upsert_pulled(session, pulled(), raw_of(pulled()))
+        raise RuntimeError("killed mid-page")
+    with store.transaction() as session:
+        assert count(session, OrderRow) == count(session, StatusHistoryRow) == count(session, RawPayloadRow) == 0
+
+
+statuses = st.lists(st.sampled_from(list(Status)), min_size=1, max_size=12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=statuses)
+def test_every_pulled_status_change_lands_in_history_and_the_status_never_regresses(store, sequence):
+    from connector.domain.lifecycle import MAIN_PATH, rank
+    empty(store)
+    changes, progress = 0, -1
+    previous = None
+    for minute, status in enumerate(sequence):
+        result = put(store, pulled(status=status, code=f"c-{status}", minutes=minute))
+        changes += result.event is not None
+        with store.transaction() as session:
+            row = session.exec(select(OrderRow)).one()
+        if row.status in MAIN_PATH:
+            assert rank(Status(row.status)) >= progress
+        progress = max(progress, row.progress)
+        previous = status
+    with store.transaction() as session:
+        assert count(session, StatusHistoryRow) == changes
+    assert previous is not None

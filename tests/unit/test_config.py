@@ -1,0 +1,127 @@
+"""Configuration: a wrong value fails at start with the key's path; secrets come only from env or files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connector.config import load_settings, parse_duration, parse_settings
+from connector.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
+
+
+def example() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def problems(data) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data)
+    return caught.value.message
+
+
+def test_the_example_configuration_is_valid_and_complete():
+    settings = load_settings(str(EXAMPLE))
+    assert [a.name for a in settings.accounts] == ["rozetka-main", "chopni-main"]
+    assert settings.schedule.pull_every == timedelta(seconds=120)
+    assert settings.schedule.track_every == timedelta(minutes=30)
+    assert settings.carriers["novaposhta"].api_key.env == "NOVAPOSHTA_API_KEY"
+    assert settings.store.url == "sqlite:///connector.db"
+
+
+def test_an_empty_file_means_all_defaults():
+    settings = parse_settings(None)
+    assert settings.accounts == [] and settings.store.url == "sqlite:///connector.db"
+
+
+@pytest.mark.parametrize("text,expected", [("120s", 120), ("5m", 300), ("1.5h", 5400), ("1d", 86400),
+                                           (30, 30), ("250ms", 0.25)])
+def test_durations(text, expected):
+    assert parse_duration(text).total_seconds() == expected
+
+
+def test_a_bad_value_names_its_path_and_what_is_allowed():
+    data = example()
+    data["schedule"]["pull_every"] = "often"
+    data["accounts"][1]["marketplace"] = "amazon"
+    message = problems(data)
+    assert "schedule.pull_every: 'often' is not a duration; write e.g. 30s, 5m, 2h or 1d" in message
+    assert "accounts[1].marketplace: 'amazon' is not a supported marketplace; one of: rozetka, chopni" in message
+
+
+def test_an_unknown_key_is_refused_by_path():
+    data = example()
+    data["accounts"][0]["pasword_env"] = "TYPO"
+    assert "accounts[0].pasword_env: unknown key" in problems(data)
+
+
+def test_a_secret_written_into_the_file_is_refused():
+    data = example()
+    data["accounts"][0]["password"] = "hunter2"
+    message = problems(data)
+    assert "accounts[0]: 'password' must not be written in the config file" in message
+    assert "hunter2" not in message
+
+
+def test_an_account_without_a_way_to_log_in_is_refused():
+    data = example()
+    del data["accounts"][0]["password_env"]
+    assert ("a rozetka account needs token_env (or token_file) or username and password_env (or password_file)"
+            in problems(data))
+
+
+def test_plain_http_is_refused_except_for_the_local_sandboxes():
+    data = example()
+    data["accounts"][0]["base_url"] = "http://api-seller.rozetka.com.ua"
+    assert "accounts[0].base_url" in problems(data) and "plain http" in problems(data)
+    data["accounts"][0]["base_url"] = "http://127.0.0.1:8080/"
+    assert parse_settings(data).accounts[0].base_url == "http://127.0.0.1:8080"
+
+
+def test_duplicate_account_names_are_refused():
+    data = example()
+    data["accounts"][1]["name"] = "rozetka-main"
+    assert "used twice" in problems(data)
+
+
+def test_secrets_are_read_from_the_environment_or_a_file(monkeypatch, tmp_path):
+    data = example()
+    secret_file = tmp_path / "chopni"
+    secret_file.write_text("s3cret\n")
+    data["accounts"][1] = {k: v for k, v in data["accounts"][1].items() if k != "password_env"}
+    data["accounts"][1]["password_file"] = str(secret_file)
+    settings = parse_settings(data)
+    monkeypatch.setenv("ROZETKA_PASSWORD", "from-env")
+    assert settings.account("rozetka-main").password.value() == "from-env"
+    assert settings.account("chopni-main").password.value() == "s3cret"
+    monkeypatch.delenv("ROZETKA_PASSWORD")
+    assert settings.account("rozetka-main").password.value() is None
+
+
+def test_a_token_wins_over_a_password():
+    data = example()
+    data["accounts"][0]["token_env"] = "ROZETKA_TOKEN"
+    assert list(parse_settings(data).account("rozetka-main").secrets()) == ["token"]
+
+
+def test_no_config_says_how_to_start(monkeypatch):
+    monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="Pass --config PATH or set CONNECTOR_CONFIG") as caught:
+        load_settings(None)
+    assert caught.value.exit_code == 2
+
+
+def test_config_path_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CONNECTOR_CONFIG", str(EXAMPLE))
+    assert load_settings(None).accounts[0].name == "rozetka-main"
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("store:\n  url: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML at line"):
+        load_settings(str(bad))
