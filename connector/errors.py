@@ -8,10 +8,15 @@ Grouped by what the caller can do about it, not by where it was raised::
     ├── OrderNotFound              a REF names no order in the store                → exit code 2
     ├── StoreError                 the store is unreachable or not migrated         → exit code 1
     │   └── StoreNotMigrated       the schema is older than this version's head     → run ``connector db upgrade``
-    └── PayloadError               a marketplace or carrier payload does not parse; the raw data is kept
+    ├── PayloadError               a marketplace or carrier payload does not parse; the raw data is kept
+    └── RemoteError                a marketplace or carrier failed or refused; carries its own code, message, details
+        ├── TransientError         may work later: 5xx, timeouts, dropped connections, 429 (``retry_after``)
+        ├── PermanentError         retrying cannot help: validation, a forbidden transition; the remote's text kept
+        │   └── ConflictError      the remote order moved somewhere the command cannot follow (buyer cancelled)
+        └── AuthError              credentials wrong, expired beyond one re-login, or lacking a permission:
+                                   pause the account and tell a person
 
-Adapters add their transport errors under ``ConnectorError`` in the same spirit (transient / permanent /
-auth), documented beside this tree when they arrive.
+Which remote codes fall in which class is data, one table per adapter (``adapters/<name>/errors.py``).
 """
 
 from __future__ import annotations
@@ -69,3 +74,32 @@ class PayloadError(ConnectorError):
     def __init__(self, message: str, *, raw: str | bytes | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.raw = raw
+
+
+class RemoteError(ConnectorError):
+    """A remote system's failure, with its own words kept for the user."""
+
+    def __init__(self, message: str, *, code: str | int | None = None, details: object = None,
+                 status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.details = details
+        self.status = status
+
+
+class TransientError(RemoteError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class PermanentError(RemoteError):
+    pass
+
+
+class ConflictError(PermanentError):
+    pass
+
+
+class AuthError(RemoteError):
+    pass

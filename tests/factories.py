@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from connector.domain import Buyer, MarketplaceStatus, Order, OrderKey, OrderLine, PaymentStatus, Shipment, Status
-from connector.store.orders import RawPayload
+from connector.domain import (
+    Buyer, MarketplaceStatus, Order, OrderKey, OrderLine, PaymentStatus, RawPayload, Shipment, Status,
+)
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

@@ -16,6 +16,7 @@ from connector.domain.order import (
     Order,
     OrderKey,
     OrderLine,
+    RawPayload,
     Shipment,
     StatusEvent,
     utcnow,
@@ -23,6 +24,6 @@ from connector.domain.order import (
 
 __all__ = [
     "COMMANDS", "Actor", "Buyer", "CancelReason", "Command", "CommandKind", "MarketplaceStatus", "Order",
-    "OrderKey", "OrderLine", "Outcome", "PaymentStatus", "Shipment", "ShipmentStatus", "Status", "StatusEvent",
+    "OrderKey", "OrderLine", "Outcome", "PaymentStatus", "RawPayload", "Shipment", "ShipmentStatus", "Status", "StatusEvent",
     "build_command", "decide", "utcnow",
 ]

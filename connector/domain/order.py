@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,6 +47,18 @@ class MarketplaceStatus:
 
     code: str
     label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RawPayload:
+    """The marketplace's original words for one order (a JSON text or an HTML extract), kept for audit and remap."""
+
+    body: str
+    content_type: str = "application/json"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ two pullers race: the loser's insert fails inside a savepoint and it continues a
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +22,7 @@ from connector.domain import (
     OrderKey,
     OrderLine,
     PaymentStatus,
+    RawPayload,
     Shipment,
     Status,
     StatusEvent,
@@ -40,18 +40,6 @@ class Upsert(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
-
-
-@dataclass(frozen=True, slots=True)
-class RawPayload:
-    """The marketplace's original words: a JSON text or an HTML extract."""
-
-    body: str
-    content_type: str = "application/json"
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

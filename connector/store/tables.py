@@ -63,7 +63,7 @@ class OrderRow(SQLModel, table=True):
     created_at: datetime = _utc()
     changed_at: datetime = _utc(index=True)
     status_changed_at: datetime | None = _utc(default=None)
-    synced_at: datetime = _utc()
+    synced_at: datetime = _utc(index=True)  # ERPs poll "what changed since" by it
     payload_sha256: str = Field(default="", max_length=64)
     needs_review: bool = Field(default=False, index=True)
     review_reason: str = Field(default="", max_length=500)

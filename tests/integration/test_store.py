@@ -14,7 +14,7 @@ from sqlmodel import Session, func, select
 from connector.domain import Outcome, Status, build_command
 from connector.errors import CommandInvalid
 from connector.store.commands import enqueue
-from connector.store.orders import ConcurrentUpdate, RawPayload, Upsert, upsert_pulled
+from connector.store.orders import ConcurrentUpdate, Upsert, upsert_pulled
 from connector.store.queries import find_order, list_orders, order_detail
 from connector.store.tables import CommandRow, OrderLineRow, OrderRow, RawPayloadRow, StatusHistoryRow
 from tests.conftest import empty

@@ -47,6 +47,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_orders_changed_at'), 'orders', ['changed_at'], unique=False)
     op.create_index(op.f('ix_orders_needs_review'), 'orders', ['needs_review'], unique=False)
     op.create_index(op.f('ix_orders_status'), 'orders', ['status'], unique=False)
+    op.create_index(op.f('ix_orders_synced_at'), 'orders', ['synced_at'], unique=False)
 
     op.create_table('sync_cursors',
     sa.Column('account', sa.String(length=64), nullable=False),
@@ -162,6 +163,7 @@ def downgrade() -> None:
 
     op.drop_table('commands')
     op.drop_table('sync_cursors')
+    op.drop_index(op.f('ix_orders_synced_at'), table_name='orders')
     op.drop_index(op.f('ix_orders_status'), table_name='orders')
     op.drop_index(op.f('ix_orders_needs_review'), table_name='orders')
     op.drop_index(op.f('ix_orders_changed_at'), table_name='orders')
