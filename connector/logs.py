@@ -52,9 +52,19 @@ def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, 
             for k, v in event.items()}
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the moment of writing (it is replaced under test runners and daemons)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
-    pretty = fmt == "console" or (fmt == "auto" and stream.isatty())
+    pretty = fmt == "console" or (fmt == "auto" and (stream or sys.stderr).isatty())
+    stream = stream or _Stderr()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -113,6 +113,7 @@ class Cancel(Command):
     required = {"reason": "one of " + ", ".join(r.value for r in CancelReason)}
     reason: CancelReason | str = ""
     comment: str = ""
+    duplicate_of: str = ""  # with reason duplicate: the marketplace's id of the order this one repeats
 
     def __post_init__(self) -> None:
         Command.__post_init__(self)

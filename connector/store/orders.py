@@ -7,7 +7,7 @@ two pullers race: the loser's insert fails inside a savepoint and it continues a
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from connector.domain import (
     Order,
     OrderKey,
     OrderLine,
+    Outcome,
     PaymentStatus,
     RawPayload,
     Shipment,
@@ -81,7 +82,7 @@ def _find(session: Session, key: OrderKey) -> OrderRow | None:
 
 
 def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime) -> UpsertResult:
-    order = replace(pulled, progress=-1, status_changed_at=None, needs_review=False, review_reason="")
+    order = replace(pulled, progress=-1, status_changed_at=None)  # a mapping's review note (pulled.needs_review) stays
     event = order.propose_status(pulled.status, actor=Actor.MARKETPLACE, marketplace_status=pulled.marketplace_status,
                                  occurred_at=pulled.changed_at, first=True, now=now)
     row = OrderRow(**_order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
@@ -103,6 +104,8 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
     if event is not None:
         _add_event(session, row.id, event)
     if not stale:
+        if pulled.needs_review and pulled.marketplace_status.code != row.marketplace_status:
+            order.needs_review, order.review_reason = True, pulled.review_reason  # the mapping flags this status
         # The marketplace owns these fields: its newest word replaces ours.
         for name in _OWNED_BY_MARKETPLACE:
             setattr(order, name, getattr(pulled, name))
@@ -118,6 +121,33 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
                                hint="the page is retried; nothing was written")
     session.expire(row)
     return UpsertResult(Upsert.UPDATED, row.id, event)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def keep_unparsed(session: Session, key: OrderKey, raw: RawPayload, problem: str, *,
+                  now: datetime | None = None) -> int:
+    """An order whose payload does not parse is kept, not dropped: its raw payload is stored and the order is
+    flagged for review. A first sighting becomes a placeholder in ``unknown`` whose times are the epoch, so the
+    first payload that does parse is never mistaken for an old page."""
+    now = now or utcnow()
+    row = _find(session, key)
+    reason = f"payload did not parse: {problem}"[:500]
+    if row is None:
+        row = OrderRow(marketplace=key.marketplace, account=key.account, external_id=key.external_id,
+                       status=Status.UNKNOWN.value, marketplace_status="", currency="", total=0, created_at=EPOCH,
+                       changed_at=EPOCH, synced_at=now, needs_review=True, review_reason=reason)
+        session.add(row)
+        session.flush()
+        _add_event(session, row.id, StatusEvent(actor=Actor.MARKETPLACE, from_status=None, to_status=Status.UNKNOWN,
+                                                outcome=Outcome.UNMAPPED, recorded_at=now, comment=reason))
+    elif row.payload_sha256 != raw.sha256:
+        session.execute(sa.update(OrderRow).where(OrderRow.id == row.id).values(
+            needs_review=True, review_reason=reason, payload_sha256=raw.sha256, synced_at=now,
+            version=OrderRow.version + 1))
+    _keep_raw(session, row.id, raw, now)
+    return row.id
 
 
 # Fields a fresh pull carries straight into the stored order; status goes through the lifecycle instead.

@@ -1,0 +1,111 @@
+"""The ports every adapter implements, and the HTTP policy they share (timeouts, retries, backoff).
+
+The core (connector/sync) talks only to these: a marketplace adapter pulls pages of orders and pushes commands; it
+never sees an HTTP response. Each adapter folder has the same shape: client.py (transport, auth, errors),
+mapper.py (payload → canonical), planner.py (command → requests), adapter.py (the port), sandbox.py (a faithful
+fake of the remote, for demos and tests).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+
+from connector.domain import Command, Order, RawPayload
+from connector.errors import PayloadError, TransientError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PulledOrder:
+    """One order as pulled: always the raw payload; the canonical order unless the payload did not parse."""
+
+    external_id: str
+    raw: RawPayload
+    order: Order | None
+    error: PayloadError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of pulled orders. ``cursor`` is set on the page that completes a scan: the new high-water mark,
+    to be stored in the same transaction as the page, never before."""
+
+    orders: list[PulledOrder]
+    cursor: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the scan noticed (a repeating page, a page cap)
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What a push did: the requests sent, the steps found already done, and the remote status afterwards."""
+
+    sent: list[str]
+    skipped: list[str]
+    remote_status: str
+
+
+class MarketplaceAdapter(Protocol):
+    marketplace: str
+    account: str
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Orders changed since ``cursor`` (None: everything the marketplace lets us see), page by page."""
+
+    def fetch(self, external_id: str) -> PulledOrder:
+        """One order, fresh from the marketplace."""
+
+    def push(self, command: Command, external_id: str) -> PushResult:
+        """Carry out ``command`` on the marketplace, re-reading the remote order before every step."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpPolicy:
+    """How patient a client is. Bounded in attempts and in total time, so a dead remote fails a run, not a day."""
+
+    timeout: float = 20.0  # seconds for each request (connect, read, write, pool)
+    attempts: int = 5
+    max_total: float = 60.0  # seconds across all attempts of one call
+    backoff_initial: float = 0.5
+    backoff_max: float = 10.0
+    user_agent: str = "marketplace-order-sync"
+
+    def client(self, base_url: str, transport: httpx.BaseTransport | None = None,
+               headers: dict[str, str] | None = None, **kw) -> httpx.Client:
+        # TLS verification stays on: verify is never passed as False anywhere in the project.
+        return httpx.Client(base_url=base_url, timeout=self.timeout, transport=transport,
+                            headers={"User-Agent": self.user_agent} | (headers or {}), follow_redirects=False, **kw)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # the server said when: believe it, within our total budget
+            return min(float(retry_after), self.max_total)
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)  # full jitter: accounts that failed together do not retry together
+
+    def call(self, fn: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep) -> T:
+        """Run ``fn``, retrying TransientError with exponential backoff and jitter; anything else goes up at once."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_total),
+            wait=self._wait,
+            sleep=sleep,
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+def transport_error(exc: httpx.TransportError, what: str) -> TransientError:
+    """Timeouts, refused and dropped connections: the remote may be back in a moment."""
+    return TransientError(f"{what}: {type(exc).__name__}: {exc or 'no detail'}",
+                          hint="retried with backoff; if it persists, check the network and base_url")

@@ -1,0 +1,1 @@
+"""Rozetka Marketplace Seller API (Ukraine): https-JSON, Bearer token, statuses by numeric id."""

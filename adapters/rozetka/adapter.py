@@ -1,0 +1,132 @@
+"""The Rozetka marketplace port: incremental pull by change time, and pushes planned step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.base import Page, PulledOrder, PushResult
+from adapters.rozetka import mapper, planner
+from adapters.rozetka.client import RozetkaClient
+from connector.domain import Command, utcnow
+from connector.domain.commands import MessageBuyer
+from connector.errors import PayloadError, PermanentError
+from connector.logs import get_logger
+from mappings import Vocabulary
+
+log = get_logger(__name__)
+
+# What a pull asks Rozetka to embed: lines, delivery (TTN), payment, the status object and what may follow it.
+EXPAND = "user,delivery,delivery_service,purchases,payment,status_data,status_available,order_status_history"
+MAX_PAGES = 500  # 10,000 orders changed in one window is a runaway, not a busy day
+MAX_STEPS = 5  # the longest legal walk is 1 → 26 → 2 → 61; more means the remote keeps moving under us
+
+
+class RozetkaAdapter:
+    marketplace = "rozetka"
+
+    def __init__(self, account: str, client: RozetkaClient, vocabulary: Vocabulary, *,
+                 lookback: timedelta = timedelta(minutes=5), first_pull: timedelta = timedelta(days=30),
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.account = account
+        self.client = client
+        self.vocabulary = vocabulary
+        self.lookback, self.first_pull, self.clock = lookback, first_pull, clock
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- pull ---------------------------------------------------------------------------------------------------
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Orders changed since ``cursor − lookback``, by id ascending.
+
+        Sorting by id keeps every order in its place while the scan runs: an order that changes mid-scan still
+        matches the filter and does not move, and new orders append at the end, so nothing is skipped (a row may
+        repeat across a page boundary; the store dedupes). The new cursor (the highest ``changed`` seen) is given
+        only with the last page of a complete scan, so a scan cut short is simply read again.
+        """
+        started = self.clock()
+        mark = datetime.fromisoformat(cursor) if cursor else None
+        since = (mark - self.lookback) if mark else started - self.first_pull
+        params = {"types": 1, "sort": "id", "expand": EXPAND, "changed_from": mapper.to_kyiv(since)}
+        seen: set[str] = set()
+        high = mark
+        page_no = 1
+        while True:
+            content = self.client.search_orders(params | {"page": page_no})
+            orders, meta = _orders_and_meta(content)
+            fresh = [o for o in orders if str(o.get("id")) not in seen]
+            if orders and not fresh:
+                yield Page([], notes=[f"page {page_no} repeated orders already read; scan stopped, cursor kept"])
+                return
+            pulled = [mapper.pulled(o, self.account, self.vocabulary) for o in fresh]
+            seen.update(p.external_id for p in pulled)
+            for p in pulled:
+                if p.order is not None and (high is None or p.order.changed_at > high):
+                    high = p.order.changed_at
+            last = not orders or page_no >= int(meta.get("pageCount") or 1)
+            if not last and page_no >= MAX_PAGES:
+                yield Page(pulled, notes=[f"stopped after {MAX_PAGES} pages; cursor kept, next run continues"])
+                return
+            if last:
+                # never past the scan's start: what changed while we scanned is read again next time
+                new_mark = min(high, started) if high else mark
+                yield Page(pulled, cursor=new_mark.astimezone(UTC).isoformat() if new_mark else None)
+                return
+            yield Page(pulled)
+            page_no += 1
+
+    def fetch(self, external_id: str) -> PulledOrder:
+        return mapper.pulled(self._read(external_id), self.account, self.vocabulary)
+
+    def _read(self, external_id: str) -> dict[str, Any]:
+        content = self.client.get_order(external_id, EXPAND)
+        if not isinstance(content, dict) or "status" not in content:
+            raise PayloadError(f"Rozetka order {external_id}: the order read has no status", raw=str(content)[:2000])
+        return content
+
+    # -- push ---------------------------------------------------------------------------------------------------
+
+    def push(self, command: Command, external_id: str) -> PushResult:
+        if isinstance(command, MessageBuyer):
+            return self._message(command, external_id)
+        goal = planner.goal_for(command, self.vocabulary.push)
+        sent: list[str] = []
+        for _ in range(MAX_STEPS):
+            remote = planner.Remote.from_payload(self._read(external_id))  # re-read before every step
+            step = planner.next_step(goal, remote, self.vocabulary)
+            if step is None:
+                skipped = [] if sent else [f"already done: the order is at status {remote.status}"]
+                return PushResult(sent, skipped, str(remote.status))
+            self.client.update_order(external_id, step.body())
+            log.info("rozetka step sent", order=external_id, step=step.describe(), command=str(command.kind))
+            sent.append(step.describe())
+        raise PermanentError(f"Rozetka order {external_id} did not reach the goal of {command.kind} "
+                             f"in {MAX_STEPS} steps", hint="the order keeps changing remotely; check it in the cabinet")
+
+    def _message(self, command: MessageBuyer, external_id: str) -> PushResult:
+        """Into the order's chat. Sent only if the chat does not already hold the same text from the seller."""
+        chat = self.client.order_chat(external_id) or {}
+        if not isinstance(chat, dict):
+            chat = {}
+        already = any(isinstance(m, dict) and m.get("body") == command.text and m.get("seller")
+                      for m in chat.get("messages") or [])
+        if already:
+            return PushResult([], ["already sent: the chat holds this message"], "")
+        user = chat.get("user") or {}
+        self.client.create_message({
+            "body": command.text,
+            "chat_id": chat.get("id"),
+            "receiver_id": user.get("id"),
+            "order_id": int(external_id) if str(external_id).isdigit() else external_id,
+            "sendEmailUser": 1,
+        })
+        return PushResult(["message to the buyer"], [], "")
+
+
+def _orders_and_meta(content: Any) -> tuple[list[dict], dict]:
+    if not isinstance(content, dict) or not isinstance(content.get("orders"), list):
+        raise PayloadError("Rozetka's order search answered without an orders list", raw=str(content)[:2000])
+    return [o for o in content["orders"] if isinstance(o, dict)], content.get("_meta") or {}

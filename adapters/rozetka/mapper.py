@@ -1,0 +1,146 @@
+"""A Rozetka order payload → the canonical order. Pure: a dict in, an Order (or a PayloadError) out.
+
+Times are Kyiv wall-clock strings ("2019-12-17 17:34:58") and become UTC here, once. Money arrives as decimal
+strings and stays Decimal. Buyer data is kept to the minimum an ERP needs to recognise the order.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.base import PulledOrder
+from connector.domain import (
+    Buyer,
+    MarketplaceStatus,
+    Order,
+    OrderKey,
+    OrderLine,
+    PaymentStatus,
+    RawPayload,
+    Shipment,
+    Status,
+)
+from connector.errors import PayloadError
+from mappings import Vocabulary
+
+KYIV = ZoneInfo("Europe/Kyiv")
+CURRENCY = "UAH"  # Rozetka sells in hryvnia only; the payload carries no currency field
+
+# delivery.name_logo → the carrier name the tracking job knows
+CARRIERS = {"nova-pochta": "novaposhta", "ukrposhta": "ukrposhta", "meest": "meest", "rozetka-delivery": "rozetka"}
+
+PURCHASE_REMOVED = 0  # purchases[].status: 1 current, 2 returned by buyer, 0 removed while editing
+
+
+def from_kyiv(value: str, field: str) -> datetime:
+    try:
+        naive = datetime.strptime(value.strip()[:19], "%Y-%m-%d %H:%M:%S")
+    except (AttributeError, ValueError):
+        raise PayloadError(f"{field} {value!r} is not a Rozetka timestamp (YYYY-MM-DD HH:MM:SS)") from None
+    return naive.replace(tzinfo=KYIV).astimezone(UTC)
+
+
+def to_kyiv(value: datetime) -> str:
+    """The form Rozetka's *_from / *_to filters take, in Kyiv time."""
+    return value.astimezone(KYIV).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _money(value: Any, field: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise PayloadError(f"{field} {value!r} is not an amount") from None
+    if not amount.is_finite():
+        raise PayloadError(f"{field} {value!r} is not an amount")
+    return amount
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _payment(payload: dict, vocabulary: Vocabulary) -> PaymentStatus:
+    payment = payload.get("payment") or {}
+    status = payment.get("payment_status")
+    if isinstance(status, dict) and status.get("name"):
+        return vocabulary.payment(status["name"])
+    # Cash on delivery has no payment status at all (null), by every client's experience.
+    if payment.get("payment_type") == "cash":
+        return PaymentStatus.CASH_ON_DELIVERY
+    return PaymentStatus.UNKNOWN
+
+
+def _lines(payload: dict) -> list[OrderLine]:
+    lines = []
+    for i, purchase in enumerate(payload.get("purchases") or []):
+        if purchase.get("status") == PURCHASE_REMOVED:
+            continue
+        item = purchase.get("item") or {}
+        sku = _text(item.get("price_offer_id")) or _text(item.get("article")) or _text(purchase.get("item_id"))
+        quantity = purchase.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool):
+            raise PayloadError(f"purchases[{i}].quantity {quantity!r} is not a whole number")
+        price = purchase.get("price_with_discount") or purchase.get("price")
+        lines.append(OrderLine(sku=sku, marketplace_item_id=_text(purchase.get("item_id")),
+                               name=_text(purchase.get("item_name") or item.get("name")), quantity=quantity,
+                               unit_price=_money(price, f"purchases[{i}].price")))
+    return lines
+
+
+def _buyer(payload: dict) -> Buyer:
+    title = payload.get("user_title") or {}
+    name = _text(title.get("full_name")) or " ".join(
+        _text(title.get(k)) for k in ("first_name", "last_name") if title.get(k))
+    email = _text((payload.get("user") or {}).get("email"))
+    return Buyer(name=name, phone=_text(payload.get("user_phone")), email=email if "@" in email else "")
+
+
+def _shipments(payload: dict) -> list[Shipment]:
+    ttn = "".join(_text(payload.get("ttn")).split())
+    if not ttn:
+        return []
+    logo = _text((payload.get("delivery") or {}).get("name_logo"))
+    return [Shipment(carrier=CARRIERS.get(logo, logo or "unknown"), ttn=ttn)]
+
+
+def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
+    """Map one order payload; raises PayloadError naming the field when the payload does not parse."""
+    if not isinstance(payload, dict) or "id" not in payload:
+        raise PayloadError("an order without an id")
+    code = _text(payload.get("status"))
+    rule = vocabulary.rule(code)
+    status_data = payload.get("status_data") or {}
+    label = _text(status_data.get("name_uk") or status_data.get("name") or rule.label)
+    order = Order(
+        key=OrderKey("rozetka", account, _text(payload["id"])),
+        status=rule.status,
+        marketplace_status=MarketplaceStatus(code, label),
+        currency=CURRENCY,
+        total=_money(payload.get("cost_with_discount", payload.get("cost")), "cost_with_discount"),
+        created_at=from_kyiv(payload.get("created"), "created"),
+        changed_at=from_kyiv(payload.get("changed"), "changed"),
+        payment_status=_payment(payload, vocabulary),
+        cancel_reason=rule.cancel_reason if rule.status is Status.CANCELLED else None,
+        buyer=_buyer(payload),
+        lines=_lines(payload),
+        shipments=_shipments(payload),
+    )
+    if rule.review:
+        order.needs_review, order.review_reason = True, f"Rozetka status {code} {label}: {rule.review}"
+    return order
+
+
+def pulled(payload: Any, account: str, vocabulary: Vocabulary) -> PulledOrder:
+    """Map without raising: a payload that does not parse comes back with its error and its raw text."""
+    raw = RawPayload(json.dumps(payload, ensure_ascii=False, sort_keys=True))
+    external_id = _text(payload.get("id")) if isinstance(payload, dict) else ""
+    try:
+        return PulledOrder(external_id, raw, to_order(payload, account, vocabulary))
+    except PayloadError as exc:
+        exc.raw = raw.body
+        exc.message = f"Rozetka order {external_id or '(no id)'}: {exc.message}"
+        return PulledOrder(external_id, raw, None, exc)

@@ -1,0 +1,94 @@
+"""Pull one account: every page the adapter yields is stored in one transaction, with its cursor when it has one.
+
+At-least-once by design: a crash before a page commits means that page is read again next time, and the upsert
+makes a repeat write nothing. Bad payloads never fail the page: they are kept raw and named in the summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.base import MarketplaceAdapter, Page
+from connector.domain import OrderKey, Outcome, Status
+from connector.logs import bound_contextvars, get_logger
+from connector.store import Store
+from connector.store.cursors import read_cursor, write_cursor
+from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, upsert_pulled
+
+log = get_logger(__name__)
+
+STREAM = "orders"
+PAGE_TRIES = 3  # a page that meets a concurrent writer is re-read from the store and written again
+
+
+@dataclass
+class PullSummary:
+    account: str
+    pages: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    unparsed: list[str] = field(default_factory=list)  # "external_id: what did not parse"
+    unmapped: list[str] = field(default_factory=list)  # "external_id: marketplace status code"
+    anomalies: int = 0
+    notes: list[str] = field(default_factory=list)
+    cursor: str | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"unparsed {x}" for x in self.unparsed] + [f"unmapped status {x}" for x in self.unmapped]
+
+
+def pull_account(store: Store, adapter: MarketplaceAdapter) -> PullSummary:
+    summary = PullSummary(adapter.account)
+    with bound_contextvars(account=adapter.account, job="pull"):
+        with store.transaction() as session:
+            cursor = read_cursor(session, adapter.account, STREAM)
+        summary.cursor = cursor
+        for page in adapter.pull(cursor):
+            _store_page(store, adapter, page, summary)
+            summary.notes += page.notes
+            for note in page.notes:
+                log.warning("pull note", note=note)
+        log.info("pull done", pages=summary.pages, created=summary.created, updated=summary.updated,
+                 unchanged=summary.unchanged, unparsed=len(summary.unparsed), unmapped=len(summary.unmapped))
+    return summary
+
+
+def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary) -> None:
+    for attempt in range(1, PAGE_TRIES + 1):
+        counts = PullSummary(adapter.account)
+        try:
+            with store.transaction() as session:
+                for pulled in page.orders:
+                    if pulled.order is None:
+                        key = OrderKey(adapter.marketplace, adapter.account, pulled.external_id or "(no id)")
+                        keep_unparsed(session, key, pulled.raw, str(pulled.error))
+                        counts.unparsed.append(f"{pulled.external_id}: {pulled.error}")
+                        continue
+                    result = upsert_pulled(session, pulled.order, pulled.raw)
+                    setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
+                    if result.event and result.event.outcome.anomaly:
+                        counts.anomalies += 1
+                    if (result.outcome is not Upsert.UNCHANGED and pulled.order.status is Status.UNKNOWN
+                            and result.event and result.event.outcome is Outcome.UNMAPPED):
+                        counts.unmapped.append(f"{pulled.external_id}: {pulled.order.marketplace_status.code}")
+                if page.cursor:
+                    write_cursor(session, adapter.account, STREAM, page.cursor)
+            break
+        except ConcurrentUpdate:
+            if attempt == PAGE_TRIES:
+                raise
+            log.info("page met a concurrent writer; writing it again", attempt=attempt)
+    summary.pages += 1
+    summary.created += counts.created
+    summary.updated += counts.updated
+    summary.unchanged += counts.unchanged
+    summary.anomalies += counts.anomalies
+    summary.unparsed += counts.unparsed
+    summary.unmapped += counts.unmapped
+    if page.cursor:
+        summary.cursor = page.cursor
+    for problem in counts.unparsed + counts.unmapped:
+        log.warning("order needs attention", problem=problem)
+
