@@ -32,8 +32,9 @@ STATIC_GRAPH: dict[int, frozenset[int]] = {
     HANDED_TO_CARRIER: frozenset({6}),
 }
 
-# The way forward when the goal is not reachable in one step.
-LADDER = {NEW: MANAGER, 47: MANAGER, 55: PACKING, MANAGER: PACKING, PACKING: HANDOVER_PLANNED}
+# The only statuses a walk passes through on the way to its goal: the seller-help flow 26 → 2 → 61. A walk never
+# wanders through call-backs or payment waits, and never sends a step it cannot finish.
+WAYPOINTS = frozenset({MANAGER, PACKING, HANDOVER_PLANNED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ def goal_for(command: Command, push: dict[str, Any]) -> Goal:
         return Goal(command, None, comment=command.text)
     if isinstance(command, Cancel):
         target = push["cancel_reasons"].get(str(command.reason))
+        target = int(target) if target is not None else None
         if target is None:
             raise CommandInvalid(f"Rozetka has no cancellation status for reason {command.reason}",
                                  hint="use one of: " + ", ".join(push["cancel_reasons"]))
@@ -102,7 +104,7 @@ def goal_for(command: Command, push: dict[str, Any]) -> Goal:
                 raise CommandInvalid("Rozetka cancels a duplicate only with the id of the order it duplicates",
                                      missing=("duplicate_of",), hint="pass --duplicate-of ORDER_ID")
             duplicate = int(command.duplicate_of)
-        return Goal(command, int(target), comment=comment, duplicate_order_id=duplicate)
+        return Goal(command, target, comment=comment, duplicate_order_id=duplicate)
     target = push["commands"].get(str(kind))
     if target is None:
         raise CommandInvalid(f"Rozetka has no way to {kind} an order through the Seller API",
@@ -123,6 +125,24 @@ def _reached(goal: Goal, remote: Remote, vocabulary: Vocabulary) -> bool:
     return past and (goal.ttn is None or remote.ttn == goal.ttn)
 
 
+def _route(remote: Remote, goal: Goal) -> list[int] | None:
+    """The shortest walk to the goal: first hop from what Rozetka offers now, then the static graph, through
+    waypoints only, skipping steps that need a TTN the command does not carry. None: no walk exists."""
+    frontier: list[tuple[int, list[int]]] = [(remote.status, [])]
+    seen = {remote.status}
+    while frontier:
+        node, path = frontier.pop(0)
+        for nxt in sorted(remote.available if not path else STATIC_GRAPH.get(node, frozenset())):
+            if nxt in seen or nxt in NEVER_SEND or (nxt in NEEDS_TTN and not goal.ttn):
+                continue
+            if nxt == goal.target:
+                return path + [nxt]
+            if nxt in WAYPOINTS:
+                seen.add(nxt)
+                frontier.append((nxt, path + [nxt]))
+    return None
+
+
 def next_step(goal: Goal, remote: Remote, vocabulary: Vocabulary) -> Step | None:
     """The one request to send now, or None when the goal is reached. Raises when it cannot be reached."""
     if _reached(goal, remote, vocabulary):
@@ -134,21 +154,22 @@ def next_step(goal: Goal, remote: Remote, vocabulary: Vocabulary) -> Step | None
         raise ConflictError(f"the order is {here.status} on Rozetka (status {remote.status} {here.label}); "
                             f"{goal.command.kind} cannot follow it",
                             hint="the marketplace's state wins: the order is flagged for review")
-    if goal.target in remote.available:
+    if goal.target in NEVER_SEND:
+        raise CommandInvalid(f"status {goal.target} can only be set by Rozetka's administrators")
+    if goal.target in NEEDS_TTN and not goal.ttn:
+        raise CommandInvalid(f"Rozetka requires a TTN for status {goal.target}", missing=("ttn",),
+                             hint="ship the order with --ttn")
+    route = _route(remote, goal)
+    if route == [goal.target]:
         step = Step(goal.target, ttn=goal.ttn, seller_comment=goal.comment,
                     duplicate_order_id=goal.duplicate_order_id)
-    elif goal.ttn and PACKING in remote.available and goal.target == HANDOVER_PLANNED:
+    elif route == [PACKING, HANDOVER_PLANNED] and goal.ttn:
         step = Step(PACKING, ttn=goal.ttn)  # a TTN sent with 2 moves the order to 61 by itself: one request saved
-    elif LADDER.get(remote.status) in remote.available:
-        step = Step(LADDER[remote.status])
+    elif route:
+        step = Step(route[0])
     else:
         raise PermanentError(
             f"Rozetka does not allow status {goal.target} from {remote.status} ({here.label or here.status}); "
             f"allowed now: {', '.join(map(str, sorted(remote.available))) or 'none'}",
             hint="the order may have moved on in the cabinet; check it there")
-    if step.status in NEVER_SEND:
-        raise CommandInvalid(f"status {step.status} can only be set by Rozetka's administrators")
-    if step.status in NEEDS_TTN and not step.ttn:
-        raise CommandInvalid(f"Rozetka requires a TTN for status {step.status}", missing=("ttn",),
-                             hint="ship the order with --ttn")
     return step
