@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from connector.domain import Command, Order, RawPayload
 from connector.errors import PayloadError, TransientError
@@ -93,10 +93,14 @@ class HttpPolicy:
         ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (state.attempt_number - 1))
         return random.uniform(0, ceiling)  # full jitter: accounts that failed together do not retry together
 
-    def call(self, fn: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep) -> T:
-        """Run ``fn``, retrying TransientError with exponential backoff and jitter; anything else goes up at once."""
+    def call(self, fn: Callable[[], T], *, idempotent: bool = True,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+        """Run ``fn``, retrying TransientError with exponential backoff and jitter; anything else goes up at once.
+
+        A write (``idempotent=False``) is retried only when the failed attempt certainly never reached the remote;
+        otherwise the error goes up and the caller re-reads before deciding to send again."""
         retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(lambda e: isinstance(e, TransientError) and (idempotent or not e.delivered)),
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_total),
             wait=self._wait,
             sleep=sleep,
@@ -105,7 +109,12 @@ class HttpPolicy:
         return retrying(fn)
 
 
+# The connection was never made: the request certainly did not reach the remote.
+_UNDELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def transport_error(exc: httpx.TransportError, what: str) -> TransientError:
     """Timeouts, refused and dropped connections: the remote may be back in a moment."""
     return TransientError(f"{what}: {type(exc).__name__}: {exc or 'no detail'}",
+                          delivered=not isinstance(exc, _UNDELIVERED),
                           hint="retried with backoff; if it persists, check the network and base_url")

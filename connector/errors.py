@@ -88,9 +88,14 @@ class RemoteError(ConnectorError):
 
 
 class TransientError(RemoteError):
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+    """``delivered`` says whether the request may have reached the remote: False only when it certainly did not
+    (the connection was never made, or the remote refused it unprocessed with 429). A write that may have been
+    delivered is never re-sent blindly: the caller re-reads the remote state first."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, delivered: bool = True, **kw) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+        self.delivered = delivered
 
 
 class PermanentError(RemoteError):

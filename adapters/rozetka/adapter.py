@@ -11,7 +11,7 @@ from adapters.rozetka import mapper, planner
 from adapters.rozetka.client import RozetkaClient
 from connector.domain import Command, utcnow
 from connector.domain.commands import MessageBuyer
-from connector.errors import PayloadError, PermanentError
+from connector.errors import PayloadError, PermanentError, TransientError
 from connector.logs import get_logger
 from mappings import Vocabulary
 
@@ -20,7 +20,7 @@ log = get_logger(__name__)
 # What a pull asks Rozetka to embed: lines, delivery (TTN), payment, the status object and what may follow it.
 EXPAND = "user,delivery,delivery_service,purchases,payment,status_data,status_available,order_status_history"
 MAX_PAGES = 500  # 10,000 orders changed in one window is a runaway, not a busy day
-MAX_STEPS = 5  # the longest legal walk is 1 → 26 → 2 → 61; more means the remote keeps moving under us
+MAX_STEPS = 8  # the longest walk is 1 → 26 → 61, plus re-reads after writes whose answer was lost
 
 
 class RozetkaAdapter:
@@ -94,36 +94,53 @@ class RozetkaAdapter:
             return self._message(command, external_id)
         goal = planner.goal_for(command, self.vocabulary.push)
         sent: list[str] = []
+        uncertain: TransientError | None = None
         for _ in range(MAX_STEPS):
             remote = planner.Remote.from_payload(self._read(external_id))  # re-read before every step
             step = planner.next_step(goal, remote, self.vocabulary)
             if step is None:
                 skipped = [] if sent else [f"already done: the order is at status {remote.status}"]
                 return PushResult(sent, skipped, str(remote.status))
-            self.client.update_order(external_id, step.body())
+            try:
+                self.client.update_order(external_id, step.body())
+            except TransientError as exc:
+                # The answer was lost, not necessarily the change: the next read shows which, and a step that
+                # landed is never sent again.
+                uncertain = exc
+                log.warning("rozetka step unconfirmed; re-reading", order=external_id, step=step.describe(),
+                            error=exc.message)
+                continue
             log.info("rozetka step sent", order=external_id, step=step.describe(), command=str(command.kind))
             sent.append(step.describe())
+        if uncertain is not None:
+            raise uncertain
         raise PermanentError(f"Rozetka order {external_id} did not reach the goal of {command.kind} "
                              f"in {MAX_STEPS} steps", hint="the order keeps changing remotely; check it in the cabinet")
 
     def _message(self, command: MessageBuyer, external_id: str) -> PushResult:
-        """Into the order's chat. Sent only if the chat does not already hold the same text from the seller."""
-        chat = self.client.order_chat(external_id) or {}
-        if not isinstance(chat, dict):
-            chat = {}
-        already = any(isinstance(m, dict) and m.get("body") == command.text and m.get("seller")
-                      for m in chat.get("messages") or [])
-        if already:
-            return PushResult([], ["already sent: the chat holds this message"], "")
-        user = chat.get("user") or {}
-        self.client.create_message({
-            "body": command.text,
-            "chat_id": chat.get("id"),
-            "receiver_id": user.get("id"),
-            "order_id": int(external_id) if str(external_id).isdigit() else external_id,
-            "sendEmailUser": 1,
-        })
-        return PushResult(["message to the buyer"], [], "")
+        """Into the order's chat; sent only if the chat does not already hold the same text from the seller, which
+        is also how a send whose answer was lost is told from one that never arrived."""
+        failures = 0
+        while True:
+            chat = self.client.order_chat(external_id) or {}
+            chat = chat if isinstance(chat, dict) else {}
+            if any(isinstance(m, dict) and m.get("body") == command.text and m.get("seller")
+                   for m in chat.get("messages") or []):
+                return PushResult([], ["already sent: the chat holds this message"], "")
+            try:
+                self.client.create_message({
+                    "body": command.text,
+                    "chat_id": chat.get("id"),
+                    "receiver_id": (chat.get("user") or {}).get("id"),
+                    "order_id": int(external_id) if str(external_id).isdigit() else external_id,
+                    "sendEmailUser": 1,
+                })
+            except TransientError:
+                failures += 1
+                if failures == 3:
+                    raise
+                continue
+            return PushResult(["message to the buyer"], [], "")
 
 
 def _orders_and_meta(content: Any) -> tuple[list[dict], dict]:

@@ -76,7 +76,8 @@ class RozetkaClient:
     # -- auth -------------------------------------------------------------------------------------------------
 
     def login(self) -> str:
-        """``POST /sites``; the password goes base64-encoded ("Пароль в base64()")."""
+        """``POST /sites``; the password goes base64-encoded ("Пароль в base64()"). Logging in twice is harmless,
+        so the login is retried like a read."""
         assert self._username and self._password
         encoded = base64.b64encode(self._password.encode()).decode()
         content = self._send("POST", "/sites", json={"username": self._username, "password": encoded},
@@ -116,7 +117,7 @@ class RozetkaClient:
                     raise AuthError("Rozetka refused a token it had just issued", code=401,
                                     hint="check that the account may use the Seller API") from None
 
-        return self.policy.call(attempt, sleep=self._sleep)
+        return self.policy.call(attempt, idempotent=method == "GET", sleep=self._sleep)
 
     def _send(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None,
               token: str | None, during_login: bool = False) -> Any:
@@ -129,7 +130,7 @@ class RozetkaClient:
         if response.status_code == 401 and not during_login:
             raise _StaleToken()
         if response.status_code == 429:
-            raise TransientError(f"Rozetka {what}: rate limited (HTTP 429)", status=429,
+            raise TransientError(f"Rozetka {what}: rate limited (HTTP 429)", status=429, delivered=False,
                                  retry_after=_seconds(response.headers.get("Retry-After")))
         if response.status_code >= 500:
             raise TransientError(f"Rozetka {what}: HTTP {response.status_code}", status=response.status_code)

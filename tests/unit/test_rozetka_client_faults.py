@@ -124,3 +124,16 @@ def test_business_errors_carry_code_message_and_details():
         client.update_order(1, {"status": 2})
     assert caught.value.details == {"status": ["Перехід в цей статус неможливий"]}
     assert "check_correctness_of_data" in caught.value.message and "Перехід в цей статус неможливий" in str(caught.value)
+
+
+def test_a_write_whose_answer_was_lost_is_not_resent_by_the_client():
+    client, calls, _ = make([httpx.ReadTimeout("answer lost")])
+    with pytest.raises(TransientError) as caught:
+        client.update_order(1, {"status": 26})
+    assert caught.value.delivered and len([c for c in calls if c.method == "PUT"]) == 1
+
+
+def test_a_write_that_never_connected_is_retried():
+    client, calls, _ = make([httpx.ConnectError("refused"), httpx.Response(200, json=OK)])
+    client.update_order(1, {"status": 26})
+    assert len([c for c in calls if c.method == "PUT"]) == 2
