@@ -147,6 +147,8 @@ class RozetkaClient:
         raise self._error(what, body.get("errors"), response.status_code, during_login)
 
     def _error(self, what: str, err: Any, status: int, during_login: bool) -> Exception:
+        if isinstance(err, list) and err and isinstance(err[0], dict):
+            err = err[0]  # some endpoints answer a list of error objects (seen in a public client)
         err = err if isinstance(err, dict) else {"message": str(err)}
         code, message, details = err.get("code"), err.get("message", ""), err.get("details")
         text = f"Rozetka {what}: {message or 'error'} (code {code})" + (f": {_flatten(details)}" if details else "")

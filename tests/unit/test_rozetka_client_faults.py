@@ -137,3 +137,11 @@ def test_a_write_that_never_connected_is_retried():
     client, calls, _ = make([httpx.ConnectError("refused"), httpx.Response(200, json=OK)])
     client.update_order(1, {"status": 26})
     assert len([c for c in calls if c.method == "PUT"]) == 2
+
+
+def test_an_error_list_is_read_like_a_single_error():
+    listed = {"success": False, "errors": [{"code": 1019, "message": "entity_not_found", "details": None}]}
+    client, _, _ = make([httpx.Response(200, json=listed)])
+    with pytest.raises(PermanentError) as caught:
+        client.get_order(5, "status_data")
+    assert caught.value.code == 1019 and "entity_not_found" in caught.value.message
