@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,11 +29,15 @@ class RozetkaAdapter:
 
     def __init__(self, account: str, client: RozetkaClient, vocabulary: Vocabulary, *,
                  lookback: timedelta = timedelta(minutes=5), first_pull: timedelta = timedelta(days=30),
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 settle: float = 3.0, clock: Callable[[], datetime] = utcnow,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.account = account
         self.client = client
         self.vocabulary = vocabulary
         self.lookback, self.first_pull, self.clock = lookback, first_pull, clock
+        # After a write whose answer was lost, wait this long before re-reading: a request that timed out on our
+        # side may still be running on Rozetka's.
+        self.settle, self.sleep = settle, sleep
 
     def close(self) -> None:
         self.client.close()
@@ -109,7 +114,15 @@ class RozetkaAdapter:
                 uncertain = exc
                 log.warning("rozetka step unconfirmed; re-reading", order=external_id, step=step.describe(),
                             error=exc.message)
+                self.sleep(self.settle)
                 continue
+            except PermanentError:
+                # A refusal right after an unconfirmed write may only mean that write landed late: look again.
+                if uncertain is not None:
+                    now = planner.Remote.from_payload(self._read(external_id))
+                    if planner.next_step(goal, now, self.vocabulary) is None:
+                        return PushResult(sent, [f"{step.describe()}: already applied"], str(now.status))
+                raise
             log.info("rozetka step sent", order=external_id, step=step.describe(), command=str(command.kind))
             sent.append(step.describe())
         if uncertain is not None:

@@ -239,14 +239,24 @@ class _Fault:
     remaining: int = 0  # count-based faults
     probability: float = 0.0  # rate-based faults
 
-    def matches(self, path: str) -> bool:
+    def matches(self, method: str, path: str) -> bool:
         # repeat_page only makes sense on the search, so it stays there unless told otherwise
         prefix = self.options.get("path", "/orders/search" if self.kind == "repeat_page" else "")
-        return path.startswith(prefix)
+        return path.startswith(prefix) and self.options.get("method", method) == method
 
 
 class Faults:
-    """Fault switches: count-based for deterministic tests, probabilities (seeded) for demos."""
+    """Fault switches: count-based for deterministic tests, probabilities (seeded) for demos.
+
+    Kinds: ``server_error`` (HTTP 500/502/503 with nginx's HTML; ``status=`` picks one), ``rate_limit`` (HTTP 429,
+    ``Retry-After: retry_after``), ``slow`` (answers after ``seconds``), ``reset`` (the connection closes with no
+    answer; the request is not handled), ``malformed`` (the request is handled, its JSON arrives cut in half with
+    HTTP 200), ``expire_token`` (every /sites token expires first, so a call with one gets 401; static cabinet tokens
+    live on, as only their owner revokes them), ``repeat_page`` (/orders/search ignores ``page`` and answers page 1,
+    as one client saw live). ``path=`` limits a fault to requests whose path starts with it, ``method=`` to one
+    HTTP method.
+    Faults keep their own lock: they are drawn before the state's lock is taken, so a slow answer never holds it.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
         self._lock = threading.Lock()
@@ -273,17 +283,17 @@ class Faults:
             self._next.clear()
             self._rates.clear()
 
-    def draw(self, path: str) -> _Fault | None:
+    def draw(self, method: str, path: str) -> _Fault | None:
         """The fault this request gets, if any: queued faults first, in the order they were set, then rates."""
         with self._lock:
             for fault in self._next:
-                if fault.matches(path):
+                if fault.matches(method, path):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._next.remove(fault)
                     return fault
             for fault in self._rates:
-                if fault.matches(path) and self._rng.random() < fault.probability:
+                if fault.matches(method, path) and self._rng.random() < fault.probability:
                     return fault
             return None
 
@@ -347,7 +357,7 @@ class RozetkaSandbox:
         self._tokens: dict[str, _Token] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._chat_of_order: dict[int, int] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._seed_orders(orders)
 
@@ -360,21 +370,20 @@ class RozetkaSandbox:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> RozetkaSandbox:
-        server = ThreadingHTTPServer((self.host, self.port), _Handler)  # daemon threads per connection
-        server.sandbox = self  # type: ignore[attr-defined]
+        server = _Server((self.host, self.port), _Handler)
+        server.sandbox = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                                         name="rozetka-sandbox", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = self._thread = None
+        server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is not None and thread is not None:
+            server.shutdown()  # returns within one poll_interval
+            server.server_close()
+            thread.join()
 
     def __enter__(self) -> RozetkaSandbox:
         return self.start()
@@ -415,12 +424,14 @@ class RozetkaSandbox:
             return sorted(self._orders)
 
     def add_order(self, status: int = 1) -> int:
-        """A new realistic order (seeded RNG) at ``status``, with the history that leads there; returns its id."""
+        """An order arriving now: realistic (seeded RNG), its last step to ``status`` taken now, the earlier ones
+        minutes apart before it. Returns its id."""
         with self._lock:
             now = self.clock()
-            steps = len(_path_to(status))
-            created = now - timedelta(minutes=self._rng.randint(5, 90) * steps)
-            order = _realistic_order(self._rng, self._next_id(), status, created, now)
+            moments = [now]
+            for _ in _path_to(status)[1:]:
+                moments.insert(0, moments[0] - timedelta(minutes=self._rng.randint(5, 90)))
+            order = _realistic_order(self._rng, self._next_id(), status, moments)
             self._orders[order["id"]] = order
             return order["id"]
 
@@ -620,7 +631,11 @@ class RozetkaSandbox:
         starts = sorted(now - timedelta(seconds=self._rng.uniform(600, 14 * 86400)) for _ in range(count))
         for created in starts:
             status = self._rng.choices(SEED_STATUSES, SEED_WEIGHTS)[0]
-            order = _realistic_order(self._rng, self._next_id(), status, created, now)
+            # the later steps fall between creation and now, strictly before now
+            span = (now - created).total_seconds()
+            later = sorted(created + timedelta(seconds=self._rng.uniform(1, span - 1))
+                           for _ in _path_to(status)[1:])
+            order = _realistic_order(self._rng, self._next_id(), status, [created, *later])
             self._orders[order["id"]] = order
 
 
@@ -798,9 +813,10 @@ def _path_to(status: int) -> tuple[int, ...]:
     return SIDE_ROADS.get(status, (1, status))
 
 
-def _realistic_order(rng: random.Random, order_id: int, status: int, created: datetime,
-                     now: datetime) -> dict[str, Any]:
-    """One order in the documented model (the cassettes' shape), with the history that leads to ``status``."""
+def _realistic_order(rng: random.Random, order_id: int, status: int, moments: list[datetime]) -> dict[str, Any]:
+    """One order in the documented model (the cassettes' shape). ``moments`` are when it took each step of the
+    path to ``status``: the first is its creation, the last its latest change."""
+    created = moments[0]
     female = rng.random() < 0.5
     first, last = rng.choice(FIRST_NAMES[female]), rng.choice(LAST_NAMES[female])
     second = rng.choice(PATRONYMICS[female])
@@ -827,9 +843,6 @@ def _realistic_order(rng: random.Random, order_id: int, status: int, created: da
     amount = sum(Decimal(p["cost"]) for p in purchases)
     with_discount = sum(Decimal(p["cost_with_discount"]) for p in purchases)
 
-    path = _path_to(status)
-    span = max((now - created).total_seconds(), 60.0)
-    moments = [created] + sorted(created + timedelta(seconds=rng.uniform(30, span)) for _ in path[1:])
     card = rng.random() < 0.4
     order: dict[str, Any] = {
         "id": order_id, "created": kyiv(created), "changed": kyiv(moments[-1]),
@@ -868,7 +881,7 @@ def _realistic_order(rng: random.Random, order_id: int, status: int, created: da
         "carrier": {"carrier": None, "carrier_inner_id": None, "carrier_track_num": None,
                     "carrier_return_track_num": None, "is_carrier_meest": False},
     }
-    for step, moment in zip(path, moments, strict=True):
+    for step, moment in zip(_path_to(status), moments, strict=True):
         _enter_status(order, step, kyiv(moment))
     if status not in (1, 7, 45) and rng.random() < 0.3:
         stamp = kyiv(moments[1])
@@ -902,11 +915,22 @@ HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<cen
         "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
 
+class _Server(ThreadingHTTPServer):
+    """One daemon thread per connection; a client hanging up mid-answer (it timed out on a slow one) is normal."""
+
+    sandbox: RozetkaSandbox
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
     server_version = "nginx"
     sys_version = ""
     timeout = 60  # an idle keep-alive connection is closed after a minute
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall between
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._serve()
@@ -922,7 +946,7 @@ class _Handler(BaseHTTPRequestHandler):
                           {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
                           _parse_body(raw, self.headers.get("Content-Type", "")),
                           {k.lower(): v for k, v in self.headers.items()})
-        fault = sandbox.faults.draw(request.path)
+        fault = sandbox.faults.draw(request.method, request.path)
         sandbox.record(request)
         kind = fault.kind if fault else None
         if kind == "reset":  # the connection drops before any answer ("other side closed", reference §8)
