@@ -88,10 +88,11 @@ def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime) -> 
     row = OrderRow(**_order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
     session.add(row)
     session.flush()
+    # A new order has nothing to merge with: no look-ups, just inserts (the first pull of an account is big).
     _replace_lines(session, row.id, pulled.lines)
-    _merge_shipments(session, row.id, pulled.shipments, now)
+    _merge_shipments(session, row.id, pulled.shipments, now, known=set())
     _add_event(session, row.id, event)
-    _keep_raw(session, row.id, raw, now)
+    _keep_raw(session, row.id, raw, now, fresh=True)
     return UpsertResult(Upsert.CREATED, row.id, event)
 
 
@@ -216,9 +217,11 @@ def _replace_lines(session: Session, order_id: int, lines: list[OrderLine],
     )
 
 
-def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment], now: datetime) -> None:
+def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment], now: datetime,
+                     known: set[str] | None = None) -> None:
     """Add TTNs the marketplace reports; never delete one, never touch the carrier's status (tracking owns it)."""
-    known = set(session.exec(select(ShipmentRow.ttn).where(ShipmentRow.order_id == order_id)).all())
+    if known is None:
+        known = set(session.exec(select(ShipmentRow.ttn).where(ShipmentRow.order_id == order_id)).all())
     for s in shipments:
         if s.ttn and s.ttn not in known:
             known.add(s.ttn)
@@ -238,9 +241,9 @@ def _add_event(session: Session, order_id: int, event: StatusEvent) -> None:
     ))
 
 
-def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime) -> None:
-    seen = session.exec(select(RawPayloadRow.id).where(RawPayloadRow.order_id == order_id,
-                                                       RawPayloadRow.sha256 == raw.sha256)).first()
+def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime, fresh: bool = False) -> None:
+    seen = None if fresh else session.exec(select(RawPayloadRow.id).where(
+        RawPayloadRow.order_id == order_id, RawPayloadRow.sha256 == raw.sha256)).first()
     if seen is None:
         session.add(RawPayloadRow(order_id=order_id, received_at=now, content_type=raw.content_type,
                                   sha256=raw.sha256, body=raw.body))
