@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from rich.table import Table
 
-from connector.cli.app import Context, cli, json_option, out, pass_context, print_json
-from connector.domain import Status
-from connector.store.queries import list_orders, order_detail
+from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json
+from connector.domain import CancelReason, Status, build_command
+from connector.store.commands import enqueue
+from connector.store.queries import find_order, list_orders, order_detail
+from connector.store.tables import CommandRow
 
 
 @cli.command("orders")
@@ -47,7 +51,9 @@ def orders_cmd(c: Context, account: str | None, status: str | None, review: bool
 
 @cli.group("order")
 def order() -> None:
-    """One order. REF is its canonical id (42) or account:external_id (rozetka-main:248888186)."""
+    """One order: show it, or ask its marketplace for a change (queued in the outbox, pushed by the daemon).
+
+    REF is the canonical id (42) or account:external_id (rozetka-main:248888186)."""
 
 
 @order.command("show")
@@ -92,3 +98,126 @@ def order_show(c: Context, ref: str, as_json: bool) -> None:
         timeline.add_row(h["recorded_at"][:19], h["actor"], h["from"] or "", h["to"], h["outcome"],
                          f"{h['marketplace_status']} {h['marketplace_status_label']}".strip(), h["comment"])
     out.print(timeline)
+
+
+def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: float, key: str | None,
+           as_json: bool) -> None:
+    """Validate the command, write it to the outbox (once per idempotency key), and optionally wait for its push."""
+    command = build_command(kind, {k: v for k, v in payload.items() if v not in (None, "")})
+    store = c.store()
+    with store.transaction() as session:
+        row = find_order(session, ref)
+        queued = enqueue(session, row, command, requested_by="cli", key=key)
+        command_id, order_ref = queued.row.id, f"{row.account}:{row.external_id}"
+    if not as_json:
+        verb = "queued" if queued.created else "already queued"
+        out.print(f"{verb}: command {command_id} ({kind}) for order {row.id} {order_ref}")
+    state = queued.row
+    if wait:
+        deadline = time.monotonic() + timeout
+        with err.status(f"waiting for command {command_id} to be pushed (needs `connector run`)"):
+            while True:
+                with store.transaction() as session:
+                    state = session.get(CommandRow, command_id)
+                if state.state in ("done", "failed", "cancelled") or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+    if as_json:
+        print_json({"id": command_id, "order": order_ref, "kind": kind, "state": state.state,
+                    "created": queued.created, "result": state.result, "last_error": state.last_error,
+                    "hint": state.hint})
+    elif wait:
+        detail = state.result if state.state == "done" else f"{state.last_error} {state.hint}".strip()
+        out.print(f"command {command_id}: {state.state}" + (f": {detail}" if detail else ""))
+    if wait and state.state != "done":
+        if state.state not in ("failed", "cancelled"):
+            err.print(f"still {state.state} after {timeout:.0f} s: is `connector run` running? "
+                      "(`connector sync --once` pushes by hand)")
+        raise click.exceptions.Exit(1)
+
+
+def command_options(fn):
+    fn = click.option("--key", help="Your own idempotency key (e.g. an ERP document id): the same key queues once.")(fn)
+    fn = click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds --wait waits.")(fn)
+    fn = click.option("--wait", is_flag=True, help="Wait until the command is pushed; exit 1 unless it succeeds.")(fn)
+    fn = json_option(fn)
+    fn = click.argument("ref")(fn)
+    return pass_context(fn)
+
+
+@order.command("accept")
+@click.option("--comment", default="", help="A note that goes with the status change.")
+@command_options
+def order_accept(c, ref, comment, wait, timeout, key, as_json):
+    """Acknowledge a new order (Rozetka 26 "being processed by the manager")."""
+    _queue(c, ref, "accept", {"comment": comment}, wait, timeout, key, as_json)
+
+
+@order.command("start-processing")
+@click.option("--comment", default="", help="A note that goes with the status change.")
+@command_options
+def order_start_processing(c, ref, comment, wait, timeout, key, as_json):
+    """Terms agreed, picking and packing (Rozetka 2, Chopni PROCESSING)."""
+    _queue(c, ref, "start_processing", {"comment": comment}, wait, timeout, key, as_json)
+
+
+@order.command("ship")
+@click.option("--ttn", required=True, help="The carrier's tracking number, e.g. 20450000000000.")
+@click.option("--carrier", default="novaposhta", show_default=True, help="Who carries the parcel.")
+@click.option("--comment", default="", help="A note that goes with the status change.")
+@command_options
+def order_ship(c, ref, ttn, carrier, comment, wait, timeout, key, as_json):
+    """Hand the parcel to the carrier with its TTN (Rozetka walks 26 → 61 as needed)."""
+    _queue(c, ref, "ship", {"ttn": ttn, "carrier": carrier, "comment": comment}, wait, timeout, key, as_json)
+
+
+@order.command("complete")
+@click.option("--comment", default="", help="A note that goes with the status change.")
+@command_options
+def order_complete(c, ref, comment, wait, timeout, key, as_json):
+    """Mark the order fulfilled."""
+    _queue(c, ref, "complete", {"comment": comment}, wait, timeout, key, as_json)
+
+
+@order.command("cancel")
+@click.option("--reason", required=True, type=click.Choice([r.value for r in CancelReason]),
+              help="Why; the marketplace's cancellation status follows from it.")
+@click.option("--comment", default="", help="A note that goes with the cancellation.")
+@click.option("--duplicate-of", default="", help="With --reason duplicate: the id of the order this one repeats.")
+@command_options
+def order_cancel(c, ref, reason, comment, duplicate_of, wait, timeout, key, as_json):
+    """Cancel an order that has not shipped."""
+    _queue(c, ref, "cancel", {"reason": reason, "comment": comment, "duplicate_of": duplicate_of}, wait, timeout,
+           key, as_json)
+
+
+@order.command("refund")
+@click.option("--note", required=True, help="What was refunded and how.")
+@command_options
+def order_refund(c, ref, note, wait, timeout, key, as_json):
+    """Record a refund (where the marketplace has a refund status)."""
+    _queue(c, ref, "refund", {"note": note}, wait, timeout, key, as_json)
+
+
+@order.command("exchange")
+@click.option("--note", required=True, help="What the goods were exchanged for.")
+@command_options
+def order_exchange(c, ref, note, wait, timeout, key, as_json):
+    """Record an exchange (where the marketplace has one)."""
+    _queue(c, ref, "exchange", {"note": note}, wait, timeout, key, as_json)
+
+
+@order.command("comment")
+@click.argument("text")
+@command_options
+def order_comment(c, ref, text, wait, timeout, key, as_json):
+    """Add a seller comment to the order's history on the marketplace."""
+    _queue(c, ref, "comment", {"text": text}, wait, timeout, key, as_json)
+
+
+@order.command("message")
+@click.argument("text")
+@command_options
+def order_message(c, ref, text, wait, timeout, key, as_json):
+    """Send the buyer a message through the marketplace's order chat."""
+    _queue(c, ref, "message_buyer", {"text": text}, wait, timeout, key, as_json)

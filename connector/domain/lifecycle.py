@@ -126,7 +126,8 @@ _BEFORE_SHIPPING = (Status.NEW, Status.ACCEPTED, Status.PROCESSING, Status.READY
 # The legal steps. Anything else the marketplace reports is applied as a JUMP and flagged.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEW: frozenset({Status.ACCEPTED, Status.PROCESSING, Status.CANCELLED}),
-    Status.ACCEPTED: frozenset({Status.PROCESSING, Status.CANCELLED}),
+    # Rozetka offers 26 → 61 directly (a live status_available): terms agreed and the waybill made in one step.
+    Status.ACCEPTED: frozenset({Status.PROCESSING, Status.READY_TO_SHIP, Status.CANCELLED}),
     Status.PROCESSING: frozenset({Status.READY_TO_SHIP, Status.SHIPPED, Status.CANCELLED}),
     Status.READY_TO_SHIP: frozenset({Status.SHIPPED, Status.CANCELLED}),
     Status.SHIPPED: frozenset({Status.READY_FOR_PICKUP, Status.DELIVERED, Status.DELIVERY_FAILED}),

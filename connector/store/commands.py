@@ -1,14 +1,18 @@
-"""The outbox's write side: a seller command becomes a row, once per idempotency key."""
+"""The outbox: a seller command becomes a row once per idempotency key; pushers lease rows and record outcomes."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Collection
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlmodel import Session, select
 
 from connector.domain import Command, Status, utcnow
+from connector.errors import CommandInvalid, OrderNotFound
 from connector.store.tables import CommandRow, OrderRow
 
 
@@ -42,3 +46,94 @@ def enqueue(session: Session, order: OrderRow, command: Command, *, requested_by
         # A concurrent writer queued the same key between our read and our insert.
         return Enqueued(session.exec(select(CommandRow).where(CommandRow.idempotency_key == key)).one(), False)
     return Enqueued(row, created=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """A command taken for pushing, with what the push needs to know about its order."""
+
+    id: int
+    kind: str
+    payload: dict
+    attempts: int
+    order_id: int
+    account: str
+    external_id: str
+    order_status: str
+
+
+def lease_due(session: Session, owner: str, *, ttl: timedelta, accounts: Collection[str], limit: int = 20,
+              now: datetime | None = None) -> list[Leased]:
+    """Take up to ``limit`` due commands of ``accounts``: pending ones whose time has come, and in-progress ones
+    whose holder's lease ran out (it crashed mid-push; the adapter re-reads before every step, so picking the
+    command up again never repeats a step that landed).
+
+    Commands of one order go one at a time, oldest first: a later one waits while an earlier one is unfinished
+    (ship must not overtake accept). On PostgreSQL, rows another daemon is taking are skipped, not waited for
+    (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time."""
+    now = now or utcnow()
+    c = CommandRow
+    earlier = sa.orm.aliased(CommandRow)
+    due = sa.or_(sa.and_(c.state == "pending", sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+                 sa.and_(c.state == "in_progress", c.locked_until < now))
+    blocked = (select(earlier.id).where(earlier.order_id == c.order_id, earlier.id < c.id,
+                                        earlier.state.in_(("pending", "in_progress"))).exists())
+    query = (select(c, OrderRow).join(OrderRow, OrderRow.id == c.order_id)
+             .where(due, ~blocked, OrderRow.account.in_(list(accounts))).order_by(c.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=c, skip_locked=True)
+    leased = []
+    for row, order in session.exec(query).all():
+        row.state, row.locked_by, row.locked_until = "in_progress", owner, now + ttl
+        row.attempts += 1  # counted when taken, so a command that crashes its pusher cannot loop forever
+        row.updated_at = now
+        leased.append(Leased(row.id, row.kind, json.loads(row.payload or "{}"), row.attempts, order.id,
+                             order.account, order.external_id, order.status))
+    return leased
+
+
+def finish(session: Session, command_id: int, owner: str, *, state: str, error: str = "", hint: str = "",
+           result: str = "", next_attempt_at: datetime | None = None, refund_attempt: bool = False) -> bool:
+    """Record a push's outcome, only if we still hold the lease (a holder whose lease expired and was taken over
+    must not overwrite the new holder's outcome). ``refund_attempt`` gives back the attempt this lease counted
+    (the account was paused: the command never got a fair try)."""
+    c = CommandRow
+    values: dict = {"state": state, "last_error": error, "hint": hint, "locked_by": "", "locked_until": None,
+                    "next_attempt_at": next_attempt_at, "updated_at": utcnow()}
+    if result:
+        values["result"] = result
+    if refund_attempt:
+        values["attempts"] = c.attempts - 1
+    done = session.execute(sa.update(c).where(c.id == command_id, c.locked_by == owner).values(**values),
+                           execution_options={"synchronize_session": False})
+    return done.rowcount == 1
+
+
+def requeue(session: Session, command_id: int) -> CommandRow:
+    """A failed (or cancelled) command back to pending, with a fresh attempt count: ``connector outbox retry``."""
+    row = session.get(CommandRow, command_id)
+    if row is None:
+        raise OrderNotFound(f"no command {command_id}", hint="list them with `connector outbox`")
+    if row.state not in ("failed", "cancelled"):
+        raise CommandInvalid(f"command {command_id} is {row.state}; only failed or cancelled commands are retried")
+    row.state, row.attempts, row.last_error, row.hint = "pending", 0, "", ""
+    row.next_attempt_at = row.updated_at = utcnow()
+    return row
+
+
+def cancel(session: Session, command_id: int) -> CommandRow:
+    row = session.get(CommandRow, command_id)
+    if row is None:
+        raise OrderNotFound(f"no command {command_id}", hint="list them with `connector outbox`")
+    if row.state != "pending":
+        raise CommandInvalid(f"command {command_id} is {row.state}; only a pending command can be cancelled")
+    row.state, row.updated_at = "cancelled", utcnow()
+    return row
+
+
+def list_commands(session: Session, *, state: str | None = None, limit: int = 100) -> list[tuple[CommandRow, OrderRow]]:
+    query = (select(CommandRow, OrderRow).join(OrderRow, OrderRow.id == CommandRow.order_id)
+             .order_by(CommandRow.id.desc()).limit(limit))
+    if state:
+        query = query.where(CommandRow.state == state)
+    return list(session.exec(query).all())

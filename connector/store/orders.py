@@ -50,25 +50,27 @@ class UpsertResult:
     event: StatusEvent | None = None
 
 
-def upsert_pulled(session: Session, pulled: Order, raw: RawPayload, *, now: datetime | None = None) -> UpsertResult:
+def upsert_pulled(session: Session, pulled: Order, raw: RawPayload, *, now: datetime | None = None,
+                  actor: Actor = Actor.MARKETPLACE, comment: str = "") -> UpsertResult:
     """Merge an order as the marketplace reports it now into the store.
 
     ``pulled.status`` is the mapped status the marketplace proposes; the lifecycle decides what it does (it never
     regresses, a stale page never overwrites newer data). An identical payload to the last one writes nothing.
+    ``actor`` is who caused the change: the marketplace for a pull, the seller when a push is read back.
     """
     now = now or utcnow()
     row = _find(session, pulled.key)
     if row is None:
         try:
             with session.begin_nested():
-                return _insert(session, pulled, raw, now)
+                return _insert(session, pulled, raw, now, actor, comment)
         except sa.exc.IntegrityError:
             row = _find(session, pulled.key)  # another puller created it first: merge into theirs
             if row is None:
                 raise
     if row.payload_sha256 == raw.sha256:
         return UpsertResult(Upsert.UNCHANGED, row.id)
-    return _update(session, row, pulled, raw, now)
+    return _update(session, row, pulled, raw, now, actor, comment)
 
 
 def _find(session: Session, key: OrderKey) -> OrderRow | None:
@@ -81,10 +83,11 @@ def _find(session: Session, key: OrderKey) -> OrderRow | None:
     ).first()
 
 
-def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime) -> UpsertResult:
+def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime, actor: Actor,
+            comment: str) -> UpsertResult:
     order = replace(pulled, progress=-1, status_changed_at=None)  # a mapping's review note (pulled.needs_review) stays
-    event = order.propose_status(pulled.status, actor=Actor.MARKETPLACE, marketplace_status=pulled.marketplace_status,
-                                 occurred_at=pulled.changed_at, first=True, now=now)
+    event = order.propose_status(pulled.status, actor=actor, marketplace_status=pulled.marketplace_status,
+                                 occurred_at=pulled.changed_at, first=True, now=now, comment=comment)
     row = OrderRow(**_order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
     session.add(row)
     session.flush()
@@ -96,12 +99,13 @@ def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime) -> 
     return UpsertResult(Upsert.CREATED, row.id, event)
 
 
-def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now: datetime) -> UpsertResult:
+def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now: datetime, actor: Actor,
+            comment: str) -> UpsertResult:
     order = to_domain(row)
     _keep_raw(session, row.id, raw, now)
     stale = pulled.changed_at < order.changed_at
-    event = order.propose_status(pulled.status, actor=Actor.MARKETPLACE, marketplace_status=pulled.marketplace_status,
-                                 occurred_at=pulled.changed_at, now=now)
+    event = order.propose_status(pulled.status, actor=actor, marketplace_status=pulled.marketplace_status,
+                                 occurred_at=pulled.changed_at, now=now, comment=comment)
     if event is not None:
         _add_event(session, row.id, event)
     if not stale:
@@ -247,3 +251,29 @@ def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime, f
     if seen is None:
         session.add(RawPayloadRow(order_id=order_id, received_at=now, content_type=raw.content_type,
                                   sha256=raw.sha256, body=raw.body))
+
+
+def latest_raw(session: Session, order_id: int) -> RawPayload | None:
+    row = session.exec(select(RawPayloadRow).where(RawPayloadRow.order_id == order_id)
+                       .order_by(RawPayloadRow.received_at.desc(), RawPayloadRow.id.desc())).first()
+    return RawPayload(row.body, row.content_type) if row else None
+
+
+def remap(session: Session, row: OrderRow, mapped: Order, *, now: datetime | None = None) -> StatusEvent | None:
+    """Re-derive an order's canonical status from its stored payload after a mapping change. The change goes
+    through the lifecycle like any other (actor: automation), so a remap that would move an order back is
+    recorded and flagged for review rather than applied."""
+    order = to_domain(row)
+    event = order.propose_status(mapped.status, actor=Actor.AUTOMATION, marketplace_status=mapped.marketplace_status,
+                                 comment="remapped from the stored payload after a mapping change", now=now)
+    if event is None and order.cancel_reason == mapped.cancel_reason:
+        return None
+    if event is not None:
+        _add_event(session, row.id, event)
+    order.cancel_reason = mapped.cancel_reason if order.status is Status.CANCELLED else None
+    values = _order_columns(order) | {"version": row.version + 1}
+    done = session.execute(sa.update(OrderRow).where(OrderRow.id == row.id, OrderRow.version == row.version)
+                           .values(**values), execution_options={"synchronize_session": False})
+    if done.rowcount != 1:
+        raise ConcurrentUpdate(f"order {order.key} changed while it was being remapped", hint="run remap again")
+    return event

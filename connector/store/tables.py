@@ -161,9 +161,27 @@ class CommandRow(SQLModel, table=True):
     locked_by: str = Field(default="", max_length=128)
     last_error: str = Field(default="", sa_type=sa.Text)
     hint: str = Field(default="", sa_type=sa.Text)
+    result: str = Field(default="", sa_type=sa.Text)  # what the push did: the requests sent, the steps skipped
     requested_by: str = Field(default="cli", max_length=64)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+
+
+class AccountStateRow(SQLModel, table=True):
+    """Per-account run state: the pull lease (one daemon pulls an account at a time), a pause after an auth
+    failure, and what health checks report."""
+
+    __tablename__ = "account_state"
+
+    account: str = Field(max_length=64, primary_key=True)
+    lease_owner: str = Field(default="", max_length=128)
+    lease_until: datetime | None = _utc(default=None)
+    paused_until: datetime | None = _utc(default=None)
+    paused_reason: str = Field(default="", sa_type=sa.Text)
+    last_pull_at: datetime | None = _utc(default=None)
+    last_pull_ok_at: datetime | None = _utc(default=None)
+    last_error: str = Field(default="", sa_type=sa.Text)
+    failures: int = 0  # consecutive failed runs
 
 
 METADATA = SQLModel.metadata

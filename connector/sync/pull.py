@@ -6,12 +6,17 @@ makes a repeat write nothing. Bad payloads never fail the page: they are kept ra
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from adapters.base import MarketplaceAdapter, Page
-from connector.domain import OrderKey, Outcome, Status
+from connector.domain import OrderKey, Outcome, Status, utcnow
+from connector.errors import AuthError, StoreError
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
+from connector.store.accounts import acquire, pause, paused_accounts, record_run, release
 from connector.store.cursors import read_cursor, write_cursor
 from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, upsert_pulled
 
@@ -19,6 +24,12 @@ log = get_logger(__name__)
 
 STREAM = "orders"
 PAGE_TRIES = 3  # a page that meets a concurrent writer is re-read from the store and written again
+LEASE = timedelta(minutes=5)  # renewed with every page; a crashed puller's lease runs out by itself
+PAUSE = timedelta(minutes=30)
+
+
+class LeaseLost(StoreError):
+    """Our lease on the account ran out and another daemon took it: stop, the page is not written."""
 
 
 @dataclass
@@ -33,33 +44,71 @@ class PullSummary:
     anomalies: int = 0
     notes: list[str] = field(default_factory=list)
     cursor: str | None = None
+    skipped: str = ""  # why the account was not pulled at all (paused, or another daemon holds it)
 
     @property
     def problems(self) -> list[str]:
         return [f"unparsed {x}" for x in self.unparsed] + [f"unmapped status {x}" for x in self.unmapped]
 
 
-def pull_account(store: Store, adapter: MarketplaceAdapter) -> PullSummary:
+def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str = "cli",
+                 stop: threading.Event | None = None, lease: timedelta = LEASE,
+                 on_page: Callable[[PullSummary], None] | None = None) -> PullSummary:
+    """Pull one account under its lease. Raises what the adapter raises, after recording it on the account (an
+    auth failure also pauses the account); a paused or leased-elsewhere account is skipped and says why."""
     summary = PullSummary(adapter.account)
-    with bound_contextvars(account=adapter.account, job="pull"):
+    account = adapter.account
+    with bound_contextvars(account=account, job="pull"):
         with store.transaction() as session:
-            cursor = read_cursor(session, adapter.account, STREAM)
-        summary.cursor = cursor
-        for page in adapter.pull(cursor):
-            _store_page(store, adapter, page, summary)
-            summary.notes += page.notes
-            for note in page.notes:
-                log.warning("pull note", note=note)
+            if account in paused_accounts(session):
+                summary.skipped = "paused after an authentication failure"
+                return summary
+            if not acquire(session, account, owner, lease):
+                summary.skipped = "another daemon is pulling this account"
+                return summary
+            summary.cursor = read_cursor(session, account, STREAM)
+        try:
+            for page in adapter.pull(summary.cursor):
+                _store_page(store, adapter, page, summary, owner, lease)
+                if on_page is not None:
+                    on_page(summary)
+                summary.notes += page.notes
+                for note in page.notes:
+                    log.warning("pull note", note=note)
+                if stop is not None and stop.is_set():
+                    summary.notes.append("stopped between pages: shutting down; the next run reads on")
+                    break
+        except AuthError as exc:
+            log.error("ALERT account paused", reason=exc.message, hint=exc.hint)
+            with store.transaction() as session:
+                pause(session, account, f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
+                      until=utcnow() + PAUSE)
+                record_run(session, account, ok=False, error=exc.message)
+            raise
+        except Exception as exc:
+            with store.transaction() as session:
+                record_run(session, account, ok=False, error=str(exc))
+            raise
+        else:
+            with store.transaction() as session:
+                record_run(session, account, ok=True)
+        finally:
+            with store.transaction() as session:
+                release(session, account, owner)
         log.info("pull done", pages=summary.pages, created=summary.created, updated=summary.updated,
                  unchanged=summary.unchanged, unparsed=len(summary.unparsed), unmapped=len(summary.unmapped))
     return summary
 
 
-def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary) -> None:
+def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary, owner: str,
+                lease: timedelta) -> None:
     for attempt in range(1, PAGE_TRIES + 1):
         counts = PullSummary(adapter.account)
         try:
             with store.transaction() as session:
+                if not acquire(session, adapter.account, owner, lease):  # renew; lost only if we overran it
+                    raise LeaseLost(f"the lease on {adapter.account} ran out and another daemon took it",
+                                    hint="the other daemon continues the pull; nothing of this page was written")
                 for pulled in page.orders:
                     if pulled.order is None:
                         key = OrderKey(adapter.marketplace, adapter.account, pulled.external_id or "(no id)")

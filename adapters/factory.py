@@ -1,0 +1,44 @@
+"""Build the adapter an account's configuration describes. The one place that knows every adapter's constructor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from adapters.base import HttpPolicy, MarketplaceAdapter, PulledOrder
+from connector.domain import RawPayload
+from connector.errors import AuthError
+from mappings import load
+
+if TYPE_CHECKING:
+    from connector.config import AccountSettings
+
+
+def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None) -> MarketplaceAdapter:
+    vocabulary = load(account.marketplace, account.mapping)
+    if account.marketplace == "rozetka":
+        from adapters.rozetka.adapter import RozetkaAdapter
+        from adapters.rozetka.client import RozetkaClient
+
+        secrets = account.secrets()
+        token = secrets["token"].value() if "token" in secrets else None
+        password = secrets["password"].value() if "password" in secrets else None
+        if not token and not password:
+            what = next(iter(secrets.values())).describe()
+            raise AuthError(f"account {account.name}: no secret in {what}", hint=f"export {what.lstrip('$')}")
+        client = RozetkaClient(account.base_url, username=account.username, password=password, token=token,
+                               policy=policy)
+        return RozetkaAdapter(account.name, client, vocabulary, lookback=account.lookback)
+    raise AuthError(f"account {account.name}: the {account.marketplace} adapter is not available in this version",
+                    hint="disable the account (enabled: false) until it is")
+
+
+def raw_mapper(account: AccountSettings) -> Callable[[RawPayload], PulledOrder]:
+    """Stored raw payload → canonical order with the account's current vocabulary; no network, no secrets."""
+    vocabulary = load(account.marketplace, account.mapping)
+    if account.marketplace == "rozetka":
+        from adapters.rozetka import mapper
+
+        return lambda raw: mapper.pulled(json.loads(raw.body), account.name, vocabulary)
+    raise AuthError(f"account {account.name}: no mapper for {account.marketplace} in this version")

@@ -1,0 +1,68 @@
+"""``connector outbox``: the seller commands waiting, done and failed; requeue or cancel one."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from connector.cli.app import Context, cli, json_option, out, pass_context, print_json
+from connector.store.commands import cancel, list_commands, requeue
+
+STATES = ("pending", "in_progress", "done", "failed", "cancelled")
+
+
+def command_json(row, order) -> dict:
+    return {"id": row.id, "order_id": order.id, "order": f"{order.account}:{order.external_id}", "kind": row.kind,
+            "payload": row.payload, "state": row.state, "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
+            "last_error": row.last_error, "hint": row.hint, "result": row.result,
+            "requested_by": row.requested_by, "created_at": row.created_at.isoformat(),
+            "updated_at": row.updated_at.isoformat()}
+
+
+@cli.group("outbox", invoke_without_command=True)
+@click.option("--failed", is_flag=True, help="Only failed commands (the ones a person must look at).")
+@click.option("--state", type=click.Choice(STATES), help="Only commands in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@click.pass_context
+def outbox(ctx: click.Context, failed: bool, state: str | None, limit: int, as_json: bool) -> None:
+    """List seller commands, newest first. Subcommands: retry ID, cancel ID."""
+    if ctx.invoked_subcommand is not None:
+        return
+    c: Context = ctx.obj
+    with c.store().transaction() as session:
+        rows = list_commands(session, state="failed" if failed else state, limit=limit)
+    if as_json:
+        print_json([command_json(r, o) for r, o in rows])
+        return
+    if not rows:
+        out.print("the outbox is empty" if not (failed or state) else "no such commands")
+        return
+    table = Table(title=f"{len(rows)} command(s)")
+    for col in ("id", "order", "kind", "state", "tries", "result / error"):
+        table.add_column(col)
+    for r, o in rows:
+        detail = r.result if r.state == "done" else (f"{r.last_error} — {r.hint}" if r.hint else r.last_error)
+        table.add_row(str(r.id), f"{o.account}:{o.external_id}", r.kind, r.state, str(r.attempts), detail)
+    out.print(table)
+
+
+@outbox.command("retry")
+@click.argument("command_id", type=int)
+@pass_context
+def outbox_retry(c: Context, command_id: int) -> None:
+    """Put a failed or cancelled command back in the queue with a fresh attempt count."""
+    with c.store().transaction() as session:
+        row = requeue(session, command_id)
+    out.print(f"command {row.id} ({row.kind}) is pending again")
+
+
+@outbox.command("cancel")
+@click.argument("command_id", type=int)
+@pass_context
+def outbox_cancel(c: Context, command_id: int) -> None:
+    """Cancel a pending command before it is pushed."""
+    with c.store().transaction() as session:
+        row = cancel(session, command_id)
+    out.print(f"command {row.id} ({row.kind}) cancelled")

@@ -1,0 +1,109 @@
+"""``connector sync``, ``resync`` and ``remap``: run the jobs by hand."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from adapters.factory import build_adapter, raw_mapper
+from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json
+from connector.cli.progress import progress
+from connector.store.orders import upsert_pulled
+from connector.store.queries import find_order
+from connector.sync.cycle import build_adapters, run_cycle
+from connector.sync.remap import remap_account
+
+
+@cli.command("sync")
+@click.option("--once", is_flag=True, help="Run one cycle and exit (the default; the daemon is `connector run`).")
+@click.option("--account", "accounts", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@json_option
+@pass_context
+def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -> None:
+    """Run one full cycle: pull every enabled account, then push every due command.
+
+    Exits 1 if any account failed (its error is shown); the other accounts still run."""
+    for name in accounts:
+        c.settings.account(name)  # an unknown name is a usage error, before any work
+    store = c.store()
+    adapters, errors = build_adapters(c.settings, list(accounts) or None)
+    with progress() as bar:
+        tasks = {name: bar.add_task(f"pull {name}", total=None, info="") for name in adapters}
+        result = run_cycle(store, adapters, on_page=lambda name, s: bar.update(
+            tasks[name], info=f"{s.pages} page(s), {s.created} new, {s.updated} changed"))
+    for adapter in adapters.values():
+        adapter.close()
+    result.errors = errors | result.errors
+    rows = []
+    for name in [a.name for a in c.settings.accounts if a.name in adapters or a.name in result.errors]:
+        s = result.pulls.get(name)
+        rows.append({"account": name, "ok": name not in result.errors and not (s and s.skipped),
+                     "created": s.created if s else 0, "updated": s.updated if s else 0,
+                     "unchanged": s.unchanged if s else 0, "problems": (s.problems + s.notes) if s else [],
+                     "skipped": s.skipped if s else "", "error": result.errors.get(name, "")})
+    push = {"done": result.push.done, "retrying": result.push.retrying, "failed": result.push.failed,
+            "paused_accounts": sorted(result.push.paused)}
+    if as_json:
+        print_json({"accounts": rows, "push": push})
+    else:
+        table = Table(title="sync")
+        for col in ("account", "", "new", "changed", "unchanged", "notes"):
+            table.add_column(col)
+        for r in rows:
+            notes = r["error"] or r["skipped"] or "; ".join(r["problems"])
+            table.add_row(r["account"], "[green]ok[/]" if r["ok"] else "[red]FAIL[/]", str(r["created"]),
+                          str(r["updated"]), str(r["unchanged"]), notes)
+        out.print(table)
+        out.print(f"push: {len(push['done'])} done, {len(push['retrying'])} to retry, {len(push['failed'])} failed"
+                  + (f"; paused: {', '.join(push['paused_accounts'])}" if push["paused_accounts"] else ""))
+    if not result.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("resync")
+@click.argument("ref")
+@pass_context
+def resync_cmd(c: Context, ref: str) -> None:
+    """Read one order again from its marketplace now. REF: id or account:external_id."""
+    store = c.store()
+    with store.transaction() as session:
+        row = find_order(session, ref)
+        account, external_id = row.account, row.external_id
+    adapter = build_adapter(c.settings.account(account))
+    try:
+        pulled = adapter.fetch(external_id)
+    finally:
+        adapter.close()
+    if pulled.order is None:
+        err.print(f"the marketplace's payload for {ref} does not parse: {pulled.error}")
+        raise click.exceptions.Exit(1)
+    with store.transaction() as session:
+        result = upsert_pulled(session, pulled.order, pulled.raw)
+    out.print(f"order {result.order_id} ({account}:{external_id}): {result.outcome}"
+              + (f", status {result.event.to_status} ({result.event.outcome})" if result.event else ""))
+
+
+@cli.command("remap")
+@click.option("--account", "accounts", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@json_option
+@pass_context
+def remap_cmd(c: Context, accounts: tuple[str, ...], as_json: bool) -> None:
+    """Re-derive canonical statuses from the stored raw payloads, after a mapping change. No network.
+
+    Changes go through the lifecycle: one that would move an order back is recorded and flagged for review."""
+    chosen = [c.settings.account(n) for n in accounts] or c.settings.accounts
+    store = c.store()
+    results = {}
+    with progress() as bar:
+        for account in chosen:
+            task = bar.add_task(f"remap {account.name}", total=None, info="")
+            results[account.name] = remap_account(store, account.name, raw_mapper(account),
+                                                  on_order=lambda t=task: bar.advance(t))
+    if as_json:
+        print_json({name: {"checked": r.checked, "changed": r.changed, "unparsed": r.unparsed}
+                    for name, r in results.items()})
+        return
+    for name, r in results.items():
+        out.print(f"{name}: {r.checked} order(s) checked, {len(r.changed)} changed, {len(r.unparsed)} unparsed")
+        for line in r.changed + r.unparsed:
+            out.print(f"  {line}")

@@ -1,0 +1,82 @@
+"""Per-account run state: leases so one daemon pulls an account at a time, pauses after auth failures, health.
+
+A lease is one conditional UPDATE, the same on SQLite and PostgreSQL: it takes the row only if nobody holds it or
+the holder's lease ran out (a crashed daemon's lease simply expires).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from connector.domain import utcnow
+from connector.store.tables import AccountStateRow
+
+
+def _ensure(session: Session, account: str) -> None:
+    if session.get(AccountStateRow, account) is None:
+        try:
+            with session.begin_nested():
+                session.add(AccountStateRow(account=account))
+                session.flush()
+        except sa.exc.IntegrityError:
+            pass  # another daemon created it a moment ago
+
+
+def acquire(session: Session, account: str, owner: str, ttl: timedelta, now: datetime | None = None) -> bool:
+    """Take or renew the account's lease; False if another live holder has it."""
+    now = now or utcnow()
+    _ensure(session, account)
+    t = AccountStateRow
+    done = session.execute(
+        sa.update(t).where(t.account == account,
+                           sa.or_(t.lease_until.is_(None), t.lease_until < now, t.lease_owner == owner))
+        .values(lease_owner=owner, lease_until=now + ttl),
+        execution_options={"synchronize_session": False})
+    return done.rowcount == 1
+
+
+def release(session: Session, account: str, owner: str) -> None:
+    t = AccountStateRow
+    session.execute(sa.update(t).where(t.account == account, t.lease_owner == owner)
+                    .values(lease_owner="", lease_until=None), execution_options={"synchronize_session": False})
+
+
+def record_run(session: Session, account: str, *, ok: bool, error: str = "", now: datetime | None = None) -> None:
+    now = now or utcnow()
+    _ensure(session, account)
+    t = AccountStateRow
+    values = {"last_pull_at": now, "last_error": error[:2000]}
+    if ok:
+        values |= {"last_pull_ok_at": now, "failures": 0}
+    else:
+        values |= {"failures": t.failures + 1}
+    session.execute(sa.update(t).where(t.account == account).values(**values),
+                    execution_options={"synchronize_session": False})
+
+
+def pause(session: Session, account: str, reason: str, until: datetime) -> None:
+    _ensure(session, account)
+    t = AccountStateRow
+    session.execute(sa.update(t).where(t.account == account).values(paused_until=until, paused_reason=reason[:2000]),
+                    execution_options={"synchronize_session": False})
+
+
+def resume(session: Session, account: str | None = None) -> None:
+    t = AccountStateRow
+    query = sa.update(t).values(paused_until=None, paused_reason="")
+    if account is not None:
+        query = query.where(t.account == account)
+    session.execute(query, execution_options={"synchronize_session": False})
+
+
+def paused_accounts(session: Session, now: datetime | None = None) -> set[str]:
+    now = now or utcnow()
+    t = AccountStateRow
+    return set(session.exec(select(t.account).where(t.paused_until.is_not(None), t.paused_until > now)).all())
+
+
+def states(session: Session) -> dict[str, AccountStateRow]:
+    return {row.account: row for row in session.exec(select(AccountStateRow)).all()}

@@ -1,0 +1,144 @@
+"""Push the outbox: lease due commands, let the order's adapter carry each out, record what happened.
+
+Outcomes, by what the error means (connector/errors.py):
+- done: the adapter reached the command's goal (or found it already reached); the order is re-read at once.
+- transient: back to pending with a persisted attempt count and the next time from RETRY_AFTER; failed after
+  MAX_ATTEMPTS.
+- permanent or invalid: failed, with the marketplace's own words and a hint; `connector outbox retry` requeues it.
+- conflict: the marketplace moved the order somewhere the command cannot follow (the buyer cancelled): failed, and
+  the order is flagged for review. Nothing overwrites the marketplace.
+- auth: the account is paused and the command waits, its attempt given back: a person must fix the credentials.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from adapters.base import MarketplaceAdapter
+from connector.domain import Actor, build_command, utcnow
+from connector.errors import AuthError, CommandInvalid, ConflictError, PermanentError, TransientError
+from connector.logs import bound_contextvars, get_logger
+from connector.store import Store
+from connector.store.accounts import pause, paused_accounts
+from connector.store.commands import Leased, finish, lease_due
+from connector.store.orders import upsert_pulled
+from connector.store.tables import OrderRow
+
+log = get_logger(__name__)
+
+LEASE = timedelta(minutes=10)  # far longer than one push can take (bounded retries, bounded steps)
+PAUSE = timedelta(minutes=30)
+MAX_ATTEMPTS = 8
+# Wait before attempt N+1 (from the N-th on, the last entry): quick at first, then patient.
+RETRY_AFTER = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
+               timedelta(minutes=30), timedelta(hours=1))
+
+
+@dataclass
+class PushSummary:
+    done: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    paused: set[str] = field(default_factory=set)
+
+    @property
+    def pushed(self) -> int:
+        return len(self.done) + len(self.retrying) + len(self.failed)
+
+
+def retry_after(attempts: int) -> timedelta:
+    return RETRY_AFTER[min(attempts, len(RETRY_AFTER)) - 1]
+
+
+def push_due(store: Store, adapters: Mapping[str, MarketplaceAdapter], owner: str, *,
+             stop: threading.Event | None = None, limit: int = 20) -> PushSummary:
+    """One pass over the due commands of the accounts in ``adapters``; returns what happened to each."""
+    summary = PushSummary()
+    with store.transaction() as session:
+        paused = paused_accounts(session)
+        leased = lease_due(session, owner, ttl=LEASE, accounts=set(adapters) - paused, limit=limit)
+    for i, command in enumerate(leased):
+        if (stop is not None and stop.is_set()) or command.account in summary.paused:
+            _give_back(store, leased[i:], owner)  # shutting down, or the account just paused: untouched
+            break
+        with bound_contextvars(account=command.account, order=command.external_id, command=command.id,
+                               job="push"):
+            _push_one(store, adapters[command.account], command, owner, summary)
+    return summary
+
+
+def _give_back(store: Store, commands: list[Leased], owner: str) -> None:
+    with store.transaction() as session:
+        for command in commands:
+            finish(session, command.id, owner, state="pending", refund_attempt=True, next_attempt_at=utcnow())
+
+
+def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: str, summary: PushSummary) -> None:
+    try:
+        command = build_command(leased.kind, leased.payload)
+        result = adapter.push(command, leased.external_id)
+    except ConflictError as exc:
+        _failed(store, leased, owner, exc.message, exc.hint or "", summary)
+        _flag(store, leased.order_id, f"command {leased.id} ({leased.kind}) conflicts: {exc.message}")
+    except (CommandInvalid, PermanentError) as exc:
+        _failed(store, leased, owner, exc.message, exc.hint or "", summary)
+    except AuthError as exc:
+        log.error("ALERT account paused", reason=exc.message, hint=exc.hint)
+        with store.transaction() as session:
+            pause(session, leased.account, f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
+                  until=utcnow() + PAUSE)
+            finish(session, leased.id, owner, state="pending", error=exc.message, hint=exc.hint or "",
+                   refund_attempt=True, next_attempt_at=utcnow())
+        summary.paused.add(leased.account)
+    except Exception as exc:  # noqa: BLE001  (transient, or a bug: either way the command must not be lost)
+        transient = isinstance(exc, TransientError)
+        message = exc.message if transient else f"{type(exc).__name__}: {exc}"
+        if not transient:
+            log.exception("push failed unexpectedly; will retry")
+        if leased.attempts >= MAX_ATTEMPTS:
+            _failed(store, leased, owner, f"gave up after {leased.attempts} attempts: {message}",
+                    "the marketplace kept failing; `connector outbox retry ID` tries again", summary)
+            return
+        with store.transaction() as session:
+            finish(session, leased.id, owner, state="pending", error=message,
+                   next_attempt_at=utcnow() + retry_after(leased.attempts))
+        summary.retrying.append(leased.id)
+    else:
+        text = "; ".join(result.sent + result.skipped) or "nothing to do"
+        with store.transaction() as session:
+            finish(session, leased.id, owner, state="done", result=text)
+        summary.done.append(leased.id)
+        log.info("pushed", command_kind=leased.kind, result=text)
+        _refresh(store, adapter, leased, text)
+
+
+def _failed(store: Store, leased: Leased, owner: str, message: str, hint: str, summary: PushSummary) -> None:
+    with store.transaction() as session:
+        finish(session, leased.id, owner, state="failed", error=message, hint=hint)
+    summary.failed.append(leased.id)
+    log.warning("push failed", command_kind=leased.kind, error=message, hint=hint)
+
+
+def _flag(store: Store, order_id: int, reason: str) -> None:
+    with store.transaction() as session:
+        session.execute(sa.update(OrderRow).where(OrderRow.id == order_id)
+                        .values(needs_review=True, review_reason=reason[:500], version=OrderRow.version + 1),
+                        execution_options={"synchronize_session": False})
+
+
+def _refresh(store: Store, adapter: MarketplaceAdapter, leased: Leased, result: str) -> None:
+    """Read the order back at once, so the store shows the pushed status now, not at the next pull; the change is
+    the seller's, and the history says so."""
+    try:
+        pulled = adapter.fetch(leased.external_id)
+        if pulled.order is not None:
+            with store.transaction() as session:
+                upsert_pulled(session, pulled.order, pulled.raw, actor=Actor.SELLER,
+                              comment=f"command {leased.id} ({leased.kind}): {result}")
+    except Exception as exc:  # noqa: BLE001  (the push succeeded; the next pull brings the order in anyway)
+        log.warning("could not re-read the order after the push", error=str(exc))
