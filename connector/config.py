@@ -171,6 +171,13 @@ class ScheduleSettings(_Section):
     track_every: Duration = timedelta(minutes=30)
 
 
+class DaemonSettings(_Section):
+    health_host: str = "127.0.0.1"  # where /healthz and /metrics listen; keep it local unless a proxy guards it
+    health_port: int | None = Field(default=9464, ge=0, le=65535)  # null: no health server; 0: any free port
+    stale_after: int = Field(default=3, ge=1)  # /healthz fails when an account's last good pull is this many
+    #                                            pull intervals old
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"  # auto: readable on a terminal, JSON otherwise
@@ -181,6 +188,7 @@ class Settings(_Section):
     accounts: list[AccountSettings] = []
     carriers: dict[str, CarrierSettings] = {}
     schedule: ScheduleSettings = ScheduleSettings()
+    daemon: DaemonSettings = DaemonSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("accounts")

@@ -45,6 +45,7 @@ class PushSummary:
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     paused: set[str] = field(default_factory=set)
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (account, done|retrying|failed|paused)
 
     @property
     def pushed(self) -> int:
@@ -95,6 +96,7 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
             finish(session, leased.id, owner, state="pending", error=exc.message, hint=exc.hint or "",
                    refund_attempt=True, next_attempt_at=utcnow())
         summary.paused.add(leased.account)
+        summary.outcomes.append((leased.account, "paused"))
     except Exception as exc:  # noqa: BLE001  (transient, or a bug: either way the command must not be lost)
         transient = isinstance(exc, TransientError)
         message = exc.message if transient else f"{type(exc).__name__}: {exc}"
@@ -108,11 +110,13 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
             finish(session, leased.id, owner, state="pending", error=message,
                    next_attempt_at=utcnow() + retry_after(leased.attempts))
         summary.retrying.append(leased.id)
+        summary.outcomes.append((leased.account, "retrying"))
     else:
         text = "; ".join(result.sent + result.skipped) or "nothing to do"
         with store.transaction() as session:
             finish(session, leased.id, owner, state="done", result=text)
         summary.done.append(leased.id)
+        summary.outcomes.append((leased.account, "done"))
         log.info("pushed", command_kind=leased.kind, result=text)
         _refresh(store, adapter, leased, text)
 
@@ -121,6 +125,7 @@ def _failed(store: Store, leased: Leased, owner: str, message: str, hint: str, s
     with store.transaction() as session:
         finish(session, leased.id, owner, state="failed", error=message, hint=hint)
     summary.failed.append(leased.id)
+    summary.outcomes.append((leased.account, "failed"))
     log.warning("push failed", command_kind=leased.kind, error=message, hint=hint)
 
 

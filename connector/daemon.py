@@ -1,0 +1,277 @@
+"""`connector run`: the jobs on a schedule, woken at once by new commands, stopped gracefully, watched over HTTP.
+
+- APScheduler 3: one pull job per account (jittered, so accounts do not fire together) and one push job; each job
+  coalesces missed runs and never runs twice at once.
+- A new command wakes the push job: PostgreSQL LISTEN on the channel the commands table's trigger notifies (CLI
+  and ERP inserts alike); on SQLite, a one-second look at the newest command id.
+- SIGTERM/SIGINT: stop taking work, let the page or push in hand finish and commit, exit 0. A second signal exits
+  at once (exit code 1); whatever was in flight is picked up by the next run, which is what the leases are for.
+- /healthz and /metrics (Prometheus) on a local port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from adapters.base import MarketplaceAdapter
+from connector.config import Settings
+from connector.domain import utcnow
+from connector.errors import AuthError, PermanentError, TransientError
+from connector.logs import get_logger
+from connector.store import Store
+from connector.store.accounts import resume, states
+from connector.store.tables import CommandRow
+from connector.sync.cycle import build_adapters
+from connector.sync.pull import pull_account
+from connector.sync.push import push_due
+
+log = get_logger(__name__)
+
+NOTIFY_CHANNEL = "connector_commands"  # the trigger in migration 0002 notifies here
+
+
+class Metrics:
+    """The daemon's Prometheus metrics, in a registry of its own (several daemons may live in one test process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.orders = Counter("connector_orders_pulled", "Orders read by pulls, by what the store did with them",
+                              ["account", "outcome"], registry=r)
+        self.pushes = Counter("connector_pushes", "Commands pushed, by outcome", ["account", "outcome"], registry=r)
+        self.errors = Counter("connector_errors", "Failed job runs, by error class", ["account", "error_class"],
+                              registry=r)
+        self.duration = Histogram("connector_job_duration_seconds", "How long one job run took", ["job", "account"],
+                                  registry=r, buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300))
+        self.lag = Gauge("connector_pull_lag_seconds", "Seconds since the account's last successful pull",
+                         ["account"], registry=r)
+        self.outbox = Gauge("connector_outbox_pending", "Commands waiting to be pushed", registry=r)
+
+
+def error_class(exc: BaseException) -> str:
+    for cls, name in ((AuthError, "auth"), (TransientError, "transient"), (PermanentError, "permanent")):
+        if isinstance(exc, cls):
+            return name
+    return "other"
+
+
+class Daemon:
+    def __init__(self, settings: Settings, store: Store, *, adapters: dict[str, MarketplaceAdapter] | None = None,
+                 owner: str | None = None) -> None:
+        self.settings, self.store = settings, store
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stop = threading.Event()
+        self.metrics = Metrics()
+        self.started_at = utcnow()
+        if adapters is None:
+            adapters, errors = build_adapters(settings)
+            for name, error in errors.items():
+                log.error("ALERT account not started", account=name, error=error)
+        self.adapters = adapters
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self._threads: list[threading.Thread] = []
+        self._health: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # A restart is how an operator applies fixed credentials: give paused accounts a fresh chance.
+        with self.store.transaction() as session:
+            resume(session)
+        schedule = self.settings.schedule
+        pull_every = schedule.pull_every.total_seconds()
+        now = datetime.now(UTC)
+        for i, name in enumerate(self.adapters):
+            self.scheduler.add_job(self._pull, "interval", seconds=pull_every, id=f"pull:{name}", args=[name],
+                                   jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * 0.5))
+        self.scheduler.add_job(self._push, "interval", seconds=schedule.push_every.total_seconds(), id="push",
+                               next_run_time=now)
+        self.scheduler.start()
+        self._spawn(self._wake_on_commands, "waker")
+        if self.settings.daemon.health_port is not None:
+            self._start_health()
+        log.info("daemon started", owner=self.owner, accounts=sorted(self.adapters), health=self.health_url)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.stop.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)  # the jobs see ``stop`` and finish the page or push in hand
+        if self._health is not None:
+            self._health.shutdown()
+            self._health.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for adapter in self.adapters.values():
+            adapter.close()
+        log.info("daemon stopped", owner=self.owner)
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT; the second one exits at once."""
+        def on_signal(signum: int, _frame: Any) -> None:
+            if self.stop.is_set():
+                log.warning("second signal: exiting now")
+                os._exit(1)
+            log.info("signal received: finishing the work in hand", signal=signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        while not self.stop.wait(0.5):
+            pass
+        self.shutdown(wait=True)
+
+    def wake(self) -> None:
+        """Push now rather than at the next interval."""
+        if self.scheduler.running and not self.stop.is_set():
+            try:
+                self.scheduler.modify_job("push", next_run_time=datetime.now(UTC))
+            except Exception:  # noqa: BLE001  (shutting down between the check and the call: nothing to wake)
+                pass
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+
+    def _pull(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        m = self.metrics
+        started = time.monotonic()
+        try:
+            summary = pull_account(self.store, self.adapters[name], owner=self.owner, stop=self.stop)
+        except Exception as exc:  # noqa: BLE001  (recorded on the account; the next run tries again)
+            m.errors.labels(name, error_class(exc)).inc()
+            log.error("pull failed", account=name, error=str(exc))
+        else:
+            for outcome in ("created", "updated", "unchanged"):
+                m.orders.labels(name, outcome).inc(getattr(summary, outcome))
+            m.orders.labels(name, "unparsed").inc(len(summary.unparsed))
+        finally:
+            m.duration.labels("pull", name).observe(time.monotonic() - started)
+
+    def _push(self) -> None:
+        started = time.monotonic()
+        while not self.stop.is_set():
+            summary = push_due(self.store, self.adapters, self.owner, stop=self.stop)
+            for account, outcome in summary.outcomes:
+                self.metrics.pushes.labels(account, outcome).inc()
+            if summary.pushed < 20:  # a full batch means more may be due: keep draining
+                break
+        self.metrics.duration.labels("push", "").observe(time.monotonic() - started)
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _wake_on_commands(self) -> None:
+        try:
+            if self.store.dialect == "postgresql":
+                self._listen()
+            else:
+                self._poll_newest_command()
+        except Exception as exc:  # noqa: BLE001  (the interval push still runs; only the shortcut is lost)
+            log.warning("command wake-ups stopped; pushes continue on the interval", error=str(exc))
+
+    def _listen(self) -> None:
+        url = sa.engine.make_url(self.store.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            while not self.stop.is_set():
+                for _ in conn.notifies(timeout=1.0, stop_after=1):
+                    self.wake()
+
+    def _poll_newest_command(self) -> None:
+        def newest() -> int | None:
+            with self.store.engine.connect() as conn:
+                return conn.execute(sa.select(sa.func.max(CommandRow.id))).scalar()
+
+        seen = newest()
+        while not self.stop.wait(1.0):
+            latest = newest()
+            if latest != seen:
+                self.wake()
+            seen = latest
+
+    # -- health -------------------------------------------------------------------------------------------------
+
+    @property
+    def health_url(self) -> str | None:
+        if self._health is None:
+            return None
+        host, port = self._health.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        now = utcnow()
+        stale = self.settings.schedule.pull_every * self.settings.daemon.stale_after
+        report: dict[str, Any] = {"owner": self.owner, "store": True, "accounts": {}}
+        try:
+            with self.store.transaction() as session:
+                account_states = states(session)
+                pending = session.execute(sa.select(sa.func.count()).select_from(CommandRow)
+                                          .where(CommandRow.state.in_(("pending", "in_progress")))).scalar()
+        except Exception as exc:  # noqa: BLE001
+            report["store"], report["store_error"] = False, str(exc)
+            return False, report
+        self.metrics.outbox.set(pending)
+        report["outbox_pending"] = pending
+        healthy = True
+        for name in self.adapters:
+            state = account_states.get(name)
+            last_ok = state.last_pull_ok_at if state else None
+            reference = last_ok or self.started_at
+            fresh = now - reference <= stale
+            paused = bool(state and state.paused_until and state.paused_until > now)
+            if last_ok:
+                self.metrics.lag.labels(name).set((now - last_ok).total_seconds())
+            healthy &= fresh and not paused
+            report["accounts"][name] = {
+                "ok": fresh and not paused,
+                "last_pull_ok_at": last_ok.isoformat() if last_ok else None,
+                "last_error": state.last_error if state else "",
+                "paused_until": state.paused_until.isoformat() if paused else None,
+                "paused_reason": state.paused_reason if paused else "",
+            }
+        return healthy, report
+
+    def _start_health(self) -> None:
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/healthz"):
+                    ok, report = daemon.health()
+                    body, kind, status = json.dumps(report).encode(), "application/json", 200 if ok else 503
+                elif self.path.startswith("/metrics"):
+                    daemon.health()  # refresh the gauges that are read from the store
+                    body, kind, status = generate_latest(daemon.metrics.registry), CONTENT_TYPE_LATEST, 200
+                else:
+                    body, kind, status = b"try /healthz or /metrics\n", "text/plain", 404
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        cfg = self.settings.daemon
+        self._health = ThreadingHTTPServer((cfg.health_host, cfg.health_port or 0), Handler)
+        self._health.daemon_threads = True
+        self._spawn(self._health.serve_forever, "health")
