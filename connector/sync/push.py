@@ -64,9 +64,12 @@ def push_due(store: Store, adapters: Mapping[str, MarketplaceAdapter], owner: st
         paused = paused_accounts(session)
         leased = lease_due(session, owner, ttl=LEASE, accounts=set(adapters) - paused, limit=limit)
     for i, command in enumerate(leased):
-        if (stop is not None and stop.is_set()) or command.account in summary.paused:
-            _give_back(store, leased[i:], owner)  # shutting down, or the account just paused: untouched
+        if stop is not None and stop.is_set():
+            _give_back(store, leased[i:], owner)  # shutting down: the rest go back untouched
             break
+        if command.account in summary.paused:
+            _give_back(store, [command], owner)  # its account was paused a moment ago
+            continue
         with bound_contextvars(account=command.account, order=command.external_id, command=command.id,
                                job="push"):
             _push_one(store, adapters[command.account], command, owner, summary)
