@@ -145,20 +145,19 @@ def command_options(fn):
     return pass_context(fn)
 
 
-@order.command("accept")
-@click.option("--comment", default="", help="A note that goes with the status change.")
-@command_options
-def order_accept(c, ref, comment, wait, timeout, key, as_json):
-    """Acknowledge a new order (Rozetka 26 "being processed by the manager")."""
-    _queue(c, ref, "accept", {"comment": comment}, wait, timeout, key, as_json)
+def _status_command(name: str, kind: str, doc: str) -> None:
+    """The status commands that take nothing but an optional comment."""
+    @order.command(name, help=doc)
+    @click.option("--comment", default="", help="A note that goes with the status change.")
+    @command_options
+    def command(c, ref, comment, wait, timeout, key, as_json):
+        _queue(c, ref, kind, {"comment": comment}, wait, timeout, key, as_json)
 
 
-@order.command("start-processing")
-@click.option("--comment", default="", help="A note that goes with the status change.")
-@command_options
-def order_start_processing(c, ref, comment, wait, timeout, key, as_json):
-    """Terms agreed, picking and packing (Rozetka 2, Chopni PROCESSING)."""
-    _queue(c, ref, "start_processing", {"comment": comment}, wait, timeout, key, as_json)
+_status_command("accept", "accept", 'Acknowledge a new order (Rozetka 26 "being processed by the manager").')
+_status_command("start-processing", "start_processing", "Terms agreed, picking and packing (Rozetka 2, Chopni "
+                "PROCESSING).")
+_status_command("complete", "complete", "Mark the order fulfilled.")
 
 
 @order.command("ship")
@@ -169,14 +168,6 @@ def order_start_processing(c, ref, comment, wait, timeout, key, as_json):
 def order_ship(c, ref, ttn, carrier, comment, wait, timeout, key, as_json):
     """Hand the parcel to the carrier with its TTN (Rozetka walks 26 → 61 as needed)."""
     _queue(c, ref, "ship", {"ttn": ttn, "carrier": carrier, "comment": comment}, wait, timeout, key, as_json)
-
-
-@order.command("complete")
-@click.option("--comment", default="", help="A note that goes with the status change.")
-@command_options
-def order_complete(c, ref, comment, wait, timeout, key, as_json):
-    """Mark the order fulfilled."""
-    _queue(c, ref, "complete", {"comment": comment}, wait, timeout, key, as_json)
 
 
 @order.command("cancel")
