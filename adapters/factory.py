@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
     from connector.config import AccountSettings
 
 
-def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None) -> MarketplaceAdapter:
+def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None,
+                  sleep: Callable[[float], object] = time.sleep) -> MarketplaceAdapter:
     vocabulary = load(account.marketplace, account.mapping)
     if account.marketplace == "rozetka":
         from adapters.rozetka.adapter import RozetkaAdapter
@@ -28,8 +30,8 @@ def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None) ->
             what = next(iter(secrets.values())).describe()
             raise AuthError(f"account {account.name}: no secret in {what}", hint=f"export {what.lstrip('$')}")
         client = RozetkaClient(account.base_url, username=account.username, password=password, token=token,
-                               policy=policy)
-        return RozetkaAdapter(account.name, client, vocabulary, lookback=account.lookback)
+                               policy=policy, sleep=sleep)
+        return RozetkaAdapter(account.name, client, vocabulary, lookback=account.lookback, sleep=sleep)
     raise AuthError(f"account {account.name}: the {account.marketplace} adapter is not available in this version",
                     hint="disable the account (enabled: false) until it is")
 

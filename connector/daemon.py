@@ -78,7 +78,8 @@ class Daemon:
         self.metrics = Metrics()
         self.started_at = utcnow()
         if adapters is None:
-            adapters, errors = build_adapters(settings)
+            # Waits inside a push (backoff, settling after a lost answer) end at once when the daemon stops.
+            adapters, errors = build_adapters(settings, sleep=self.stop.wait)
             for name, error in errors.items():
                 log.error("ALERT account not started", account=name, error=error)
         self.adapters = adapters
@@ -86,6 +87,8 @@ class Daemon:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self._threads: list[threading.Thread] = []
         self._health: ThreadingHTTPServer | None = None
+        self._woken = threading.Event()  # a command arrived while a push was running: run again right after
+        self._pushing = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -137,11 +140,20 @@ class Daemon:
         self.shutdown(wait=True)
 
     def wake(self) -> None:
-        """Push now rather than at the next interval."""
+        """Push now rather than at the next interval (or right after the push that is running)."""
+        self._woken.set()
+        if not self._pushing.is_set():  # a running push sees _woken and goes again by itself
+            self._run_now("push")
+
+    def pull_now(self, account: str | None = None) -> None:
+        for name in [account] if account else list(self.adapters):
+            self._run_now(f"pull:{name}")
+
+    def _run_now(self, job: str) -> None:
         if self.scheduler.running and not self.stop.is_set():
             try:
-                self.scheduler.modify_job("push", next_run_time=datetime.now(UTC))
-            except Exception:  # noqa: BLE001  (shutting down between the check and the call: nothing to wake)
+                self.scheduler.modify_job(job, next_run_time=datetime.now(UTC))
+            except Exception:  # noqa: BLE001  (shutting down between the check and the call: nothing to run)
                 pass
 
     # -- jobs ---------------------------------------------------------------------------------------------------
@@ -165,13 +177,25 @@ class Daemon:
 
     def _push(self) -> None:
         started = time.monotonic()
+        while True:
+            self._pushing.set()
+            try:
+                self._drain()
+            finally:
+                self._pushing.clear()
+            if self.stop.is_set() or not self._woken.is_set():  # a wake in the gap above is not lost
+                break
+        self.metrics.duration.labels("push", "").observe(time.monotonic() - started)
+
+    def _drain(self) -> None:
         while not self.stop.is_set():
+            self._woken.clear()
             summary = push_due(self.store, self.adapters, self.owner, stop=self.stop)
             for account, outcome in summary.outcomes:
                 self.metrics.pushes.labels(account, outcome).inc()
-            if summary.pushed < 20:  # a full batch means more may be due: keep draining
+            # go again if the batch was full (more may be due) or a command arrived meanwhile
+            if summary.pushed < 20 and not self._woken.is_set():
                 break
-        self.metrics.duration.labels("push", "").observe(time.monotonic() - started)
 
     def _spawn(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -221,7 +245,7 @@ class Daemon:
         stale = self.settings.schedule.pull_every * self.settings.daemon.stale_after
         report: dict[str, Any] = {"owner": self.owner, "store": True, "accounts": {}}
         try:
-            with self.store.transaction() as session:
+            with self.store.reading() as session:
                 account_states = states(session)
                 pending = session.execute(sa.select(sa.func.count()).select_from(CommandRow)
                                           .where(CommandRow.state.in_(("pending", "in_progress")))).scalar()

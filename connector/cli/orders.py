@@ -25,7 +25,7 @@ from connector.store.tables import CommandRow
 def orders_cmd(c: Context, account: str | None, status: str | None, review: bool, limit: int,
                as_json: bool) -> None:
     """List orders, newest change first: canonical status beside the marketplace's own."""
-    with c.store().transaction() as session:
+    with c.store().reading() as session:
         rows = list_orders(session, account=account, status=status, needs_review=True if review else None,
                            limit=limit)
     if as_json:
@@ -62,7 +62,7 @@ def order() -> None:
 @pass_context
 def order_show(c: Context, ref: str, as_json: bool) -> None:
     """One order in full: lines, shipments, the status timeline, and its queued commands."""
-    with c.store().transaction() as session:
+    with c.store().reading() as session:
         detail = order_detail(session, ref)
     data = detail.as_json()
     if as_json:
@@ -117,7 +117,7 @@ def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: 
         deadline = time.monotonic() + timeout
         with err.status(f"waiting for command {command_id} to be pushed (needs `connector run`)"):
             while True:
-                with store.transaction() as session:
+                with store.reading() as session:
                     state = session.get(CommandRow, command_id)
                 if state.state in ("done", "failed", "cancelled") or time.monotonic() > deadline:
                     break
@@ -199,16 +199,16 @@ def order_exchange(c, ref, note, wait, timeout, key, as_json):
 
 
 @order.command("comment")
-@click.argument("text")
 @command_options
+@click.argument("text")
 def order_comment(c, ref, text, wait, timeout, key, as_json):
     """Add a seller comment to the order's history on the marketplace."""
     _queue(c, ref, "comment", {"text": text}, wait, timeout, key, as_json)
 
 
 @order.command("message")
-@click.argument("text")
 @command_options
+@click.argument("text")
 def order_message(c, ref, text, wait, timeout, key, as_json):
     """Send the buyer a message through the marketplace's order chat."""
     _queue(c, ref, "message_buyer", {"text": text}, wait, timeout, key, as_json)

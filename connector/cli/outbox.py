@@ -31,7 +31,7 @@ def outbox(ctx: click.Context, failed: bool, state: str | None, limit: int, as_j
     if ctx.invoked_subcommand is not None:
         return
     c: Context = ctx.obj
-    with c.store().transaction() as session:
+    with c.store().reading() as session:
         rows = list_commands(session, state="failed" if failed else state, limit=limit)
     if as_json:
         print_json([command_json(r, o) for r, o in rows])

@@ -54,7 +54,7 @@ class Leased:
 
     id: int
     kind: str
-    payload: dict
+    payload: dict | None  # None: the stored payload is not a JSON object (an ERP's INSERT gone wrong)
     attempts: int
     order_id: int
     account: str
@@ -87,9 +87,17 @@ def lease_due(session: Session, owner: str, *, ttl: timedelta, accounts: Collect
         row.state, row.locked_by, row.locked_until = "in_progress", owner, now + ttl
         row.attempts += 1  # counted when taken, so a command that crashes its pusher cannot loop forever
         row.updated_at = now
-        leased.append(Leased(row.id, row.kind, json.loads(row.payload or "{}"), row.attempts, order.id,
+        leased.append(Leased(row.id, row.kind, _payload(row.payload), row.attempts, order.id,
                              order.account, order.external_id, order.status))
     return leased
+
+
+def _payload(text: str | None) -> dict | None:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def finish(session: Session, command_id: int, owner: str, *, state: str, error: str = "", hint: str = "",

@@ -41,7 +41,9 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
 def _sqlite_begin(conn: sa.Connection) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes fails with
     # "database is locked" when another process wrote in between, instead of waiting for busy_timeout.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only unit of work (Store.reading) needs no lock: WAL lets it read beside a writer.
+    readonly = conn.get_execution_options().get("connector_readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -80,6 +82,13 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit of work that only reads: on SQLite it does not wait for (or hold up) the daemon's writes."""
+        # Closing (not committing) ends the transaction; the objects read stay usable after the block.
+        with Session(self.engine.execution_options(connector_readonly=True), expire_on_commit=False) as session:
+            yield session
 
     @property
     def safe_url(self) -> str:

@@ -4,6 +4,7 @@ functions one by one."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,16 +31,17 @@ class CycleResult:
         return not self.errors and not self.push.paused
 
 
-def build_adapters(settings: Settings, accounts: list[str] | None = None) -> tuple[dict[str, MarketplaceAdapter],
-                                                                                   dict[str, str]]:
+def build_adapters(settings: Settings, accounts: list[str] | None = None, *,
+                   sleep: Callable[[float], object] = time.sleep) -> tuple[dict[str, MarketplaceAdapter],
+                                                                           dict[str, str]]:
     """An adapter per enabled account; an account that cannot be built (a missing secret) is reported, and the
-    others go on."""
+    others go on. ``sleep`` is how the adapters wait (the daemon's ends at once when it stops)."""
     adapters, errors = {}, {}
     for account in settings.accounts:
         if not account.enabled or (accounts and account.name not in accounts):
             continue
         try:
-            adapters[account.name] = build_adapter(account)
+            adapters[account.name] = build_adapter(account, sleep=sleep)
         except ConnectorError as exc:
             errors[account.name] = str(exc)
     return adapters, errors

@@ -20,7 +20,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from adapters.base import MarketplaceAdapter
-from connector.domain import Actor, build_command, utcnow
+from connector.domain import Actor, Status, build_command, utcnow
 from connector.errors import AuthError, CommandInvalid, ConflictError, PermanentError, TransientError
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
@@ -84,7 +84,17 @@ def _give_back(store: Store, commands: list[Leased], owner: str) -> None:
 
 def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: str, summary: PushSummary) -> None:
     try:
+        if leased.payload is None:
+            raise CommandInvalid(f"command {leased.id}'s payload is not a JSON object",
+                                 hint='write the fields as JSON, e.g. {"ttn": "20450000000000"}')
         command = build_command(leased.kind, leased.payload)
+        try:
+            command.check_allowed_from(Status(leased.order_status))
+        except CommandInvalid as exc:
+            # The order moved on since the command was written (enqueue checked it then; an ERP's INSERT was not
+            # checked at all): a conflict with the marketplace's state, which wins.
+            raise ConflictError(exc.message, hint="the order is flagged for review; the marketplace's state wins") \
+                from None
         result = adapter.push(command, leased.external_id)
     except ConflictError as exc:
         _failed(store, leased, owner, exc.message, exc.hint or "", summary)
