@@ -6,12 +6,13 @@ Per-job context (account, order, job) is bound once with ``bound_contextvars`` a
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from typing import Any, TextIO
 
 import structlog
 from structlog.contextvars import bound_contextvars
+
+from connector.domain.personal import EMAIL, PHONE
 
 __all__ = ["bound_contextvars", "configure", "get_logger", "redact"]
 
@@ -26,20 +27,11 @@ _SENSITIVE_KEYS = frozenset({
     "password", "token", "access_token", "api_key", "apikey", "authorization", "cookie", "phpsessid",
 })
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Ukrainian and Bulgarian numbers in the forms buyers type them. A 14-digit TTN or an order id does not match.
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d[\d\s().-]{7,}\d"  # anything international, +380 67 123 45 67
-    r"|(?:380|359)\d{8,9}"  # 380671234567
-    r"|0\d{2}[\s-]?\d{3}[\s-]?\d{2}[\s-]?\d{2})(?!\w)"  # 067 123 45 67
-)
-
-
 def redact(value: Any, key: str | None = None) -> Any:
     if key is not None and key.lower() in _SENSITIVE_KEYS and value not in (None, "", [], {}):
         return REDACTED
     if isinstance(value, str):
-        return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, value))
+        return PHONE.sub(REDACTED, EMAIL.sub(REDACTED, value))
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

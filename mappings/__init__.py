@@ -29,7 +29,7 @@ KINDS = ("order_status",)
 _HINT = "docs/mappings.md describes the mapping file format"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
-_FILE_KEYS = ("name", "kind", "documented", "statuses", "payment_statuses", "push")
+_FILE_KEYS = ("name", "kind", "documented", "statuses", "payment_statuses", "splits", "push")
 _PUSH_KEYS = {"commands": CommandKind, "cancel_reasons": CancelReason, "refused": CommandKind}
 _REQUIRED = ("name", "kind", "documented", "statuses")
 _RULE_KEYS = ("status", "cancel_reason", "label", "review")
@@ -59,11 +59,22 @@ class Vocabulary:
     # The other direction, for the push planner: commands → marketplace codes, cancel reasons → codes, and the
     # reason a command is refused where the marketplace has no way to do it.
     push: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    # A status whose meaning the history comment decides (Chopni's "refunded": refunded or exchanged):
+    # code → [(a word the comment may contain, the rule it then means)], first match wins.
+    splits: Mapping[str, tuple[tuple[str, StatusRule], ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def rule(self, code: str | int | None) -> StatusRule:
         if code is None:
             return UNKNOWN_RULE
         return self.statuses.get(str(code).strip(), UNKNOWN_RULE)
+
+    def rule_with_comment(self, code: str | int | None, comment: str) -> StatusRule:
+        """``rule`` refined by the words of the comment that came with the status, where the file says so."""
+        text = comment.casefold()
+        for word, rule in self.splits.get(str(code).strip() if code is not None else "", ()):
+            if word in text:
+                return rule
+        return self.rule(code)
 
     def payment(self, name: str | None) -> PaymentStatus:
         if name is None:
@@ -132,6 +143,7 @@ def load(name: str, override: str | Path | None = None) -> Vocabulary:
         documented=fields["documented"],
         statuses=MappingProxyType(fields["statuses"]),
         payment_statuses=MappingProxyType(fields.get("payment_statuses", {})),
+        splits=MappingProxyType(fields.get("splits", {})),
         source=source,
         push=MappingProxyType({k: MappingProxyType(v) for k, v in fields.get("push", {}).items()}),
     )
@@ -213,6 +225,8 @@ def _parse(data: Any, source: str, *, partial: bool) -> dict[str, Any]:
         fields["statuses"] = _statuses(data["statuses"], problems)
     if "payment_statuses" in data:
         fields["payment_statuses"] = _payment_statuses(data["payment_statuses"], problems)
+    if "splits" in data:
+        fields["splits"] = _splits(data["splits"], fields.get("statuses", {}), partial, problems)
     if "push" in data:
         fields["push"] = _push(data["push"], fields.get("statuses", {}), partial, problems)
     if problems:
@@ -324,6 +338,36 @@ def _payment_statuses(value: Any, problems: list[str]) -> dict[str, PaymentStatu
     return result
 
 
+def _splits(value: Any, statuses: dict[str, StatusRule], partial: bool,
+            problems: list[str]) -> dict[str, tuple[tuple[str, StatusRule], ...]]:
+    """``splits: {code: [{words: [...], status: ..., label: ...}, ...]}``: each alternative is a rule of its own."""
+    if not isinstance(value, dict):
+        problems.append(f"splits: must map a code to its alternatives, not {type(value).__name__}")
+        return {}
+    result: dict[str, tuple[tuple[str, StatusRule], ...]] = {}
+    for raw_key, alternatives in value.items():
+        code = _key("splits", raw_key, problems)
+        if code is None:
+            continue
+        if not partial and code not in statuses:
+            problems.append(f'splits."{code}": not a code this file maps; split a mapped status')
+        if not isinstance(alternatives, list):
+            problems.append(f'splits."{code}": must be a list of alternatives')
+            continue
+        pairs: list[tuple[str, StatusRule]] = []
+        for i, alt in enumerate(alternatives):
+            path = f'splits."{code}"[{i}]'
+            words = alt.get("words") if isinstance(alt, dict) else None
+            if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+                problems.append(f"{path}.words: a non-empty list of words the comment may contain")
+                continue
+            rule = _rule(path, {k: v for k, v in alt.items() if k != "words"}, problems)
+            if rule is not None:
+                pairs += [(w.strip().casefold(), rule) for w in words]
+        result[code] = tuple(pairs)
+    return result
+
+
 def _push(value: Any, statuses: dict[str, StatusRule], partial: bool,
           problems: list[str]) -> dict[str, dict[str, str]]:
     """``commands`` and ``cancel_reasons`` name marketplace codes the file maps; ``refused`` holds explanations."""
@@ -371,6 +415,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], over_source: str) -> dict
         "documented": base["documented"] + added,
         "statuses": {**base["statuses"], **over.get("statuses", {})},
         "payment_statuses": {**base.get("payment_statuses", {}), **over.get("payment_statuses", {})},
+        "splits": {**base.get("splits", {}), **over.get("splits", {})},
         "push": {section: {**base.get("push", {}).get(section, {}), **over.get("push", {}).get(section, {})}
                  for section in {*base.get("push", {}), *over.get("push", {})}},
     }

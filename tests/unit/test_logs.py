@@ -49,3 +49,10 @@ def test_console_format_is_readable_text():
     get_logger().info("hello", email="x@example.com")
     assert "hello" in stream.getvalue() and "x@example.com" not in stream.getvalue()
     assert not stream.getvalue().lstrip().startswith("{")
+
+
+def test_contact_data_finds_phones_emails_and_links_but_not_ttns_or_prices():
+    from connector.domain.personal import contact_data
+    text = "call +380 67 123 45 67 or mail a@b.com, see www.shop.bg or https://x.io/a; TTN 20450000000000, 12.50 EUR"
+    assert contact_data(text) == ["+380 67 123 45 67", "a@b.com", "www.shop.bg", "https://x.io/a"]
+    assert contact_data("Your parcel leaves today with Econt 1057123456. Order 248888186.") == []

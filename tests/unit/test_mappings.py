@@ -310,3 +310,18 @@ def test_cli_check_exits_2_on_a_broken_override(capsys, monkeypatch, tmp_path):
     err = err.replace("\n", "")  # stderr is wrapped to the terminal's width
     assert code == 2 and out == ""
     assert "rozetka-main.yaml" in err and 'statuses."17".status' in err
+
+
+def test_chopni_refunded_splits_into_exchanged_by_the_comment():
+    chopni = mappings.load("chopni")
+    assert chopni.rule_with_comment("refunded", "Exchanged for size M").status is Status.EXCHANGED
+    assert chopni.rule_with_comment("refunded", "refunded 49.90 EUR to card").status is Status.REFUNDED
+    assert chopni.rule_with_comment("complete", "exchanged").status is Status.COMPLETED  # only split statuses
+
+
+def test_chopni_is_total_and_knows_the_manuals_flow():
+    chopni = mappings.load("chopni")
+    assert mappings.check(chopni) == []
+    assert [chopni.rule(n).status for n in ("pending", "processing", "shipped", "complete")] == [
+        Status.NEW, Status.PROCESSING, Status.SHIPPED, Status.COMPLETED]
+    assert chopni.payment("cod") is PaymentStatus.CASH_ON_DELIVERY and chopni.payment("processed") is PaymentStatus.PAID
