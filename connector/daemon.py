@@ -33,7 +33,7 @@ from connector.domain import utcnow
 from connector.errors import AuthError, PermanentError, TransientError
 from connector.logs import get_logger
 from connector.store import Store
-from connector.store.accounts import resume, states
+from connector.store.accounts import reclaim_dead_local_leases, resume, states
 from connector.store.tables import CommandRow
 from connector.sync.cycle import build_adapters
 from connector.sync.pull import pull_account
@@ -60,6 +60,16 @@ class Metrics:
         self.lag = Gauge("connector_pull_lag_seconds", "Seconds since the account's last successful pull",
                          ["account"], registry=r)
         self.outbox = Gauge("connector_outbox_pending", "Commands waiting to be pushed", registry=r)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def error_class(exc: BaseException) -> str:
@@ -93,9 +103,13 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        # A restart is how an operator applies fixed credentials: give paused accounts a fresh chance.
+        # A restart is how an operator applies fixed credentials: give paused accounts a fresh chance. And a daemon
+        # restarted after a crash on this host should not wait for its dead predecessor's leases to run out.
         with self.store.transaction() as session:
             resume(session)
+            freed = reclaim_dead_local_leases(session, socket.gethostname(), _alive)
+        if freed:
+            log.info("took over leases of a daemon that died on this host", leases=freed)
         schedule = self.settings.schedule
         pull_every = schedule.pull_every.total_seconds()
         now = datetime.now(UTC)

@@ -6,13 +6,14 @@ the holder's lease ran out (a crashed daemon's lease simply expires).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from connector.domain import utcnow
-from connector.store.tables import AccountStateRow
+from connector.store.tables import AccountStateRow, CommandRow
 
 
 def _ensure(session: Session, account: str) -> None:
@@ -80,3 +81,23 @@ def paused_accounts(session: Session, now: datetime | None = None) -> set[str]:
 
 def states(session: Session) -> dict[str, AccountStateRow]:
     return {row.account: row for row in session.exec(select(AccountStateRow)).all()}
+
+
+def reclaim_dead_local_leases(session: Session, host: str, alive: Callable[[int], bool]) -> list[str]:
+    """Leases held by daemons on this host whose process is gone: free them now instead of waiting for them to run
+    out, so a daemon restarted after a crash gets straight back to work. Owners are ``host:pid:nonce``."""
+    freed: list[str] = []
+    for table, key, lease_col in ((AccountStateRow, AccountStateRow.account, AccountStateRow.lease_owner),
+                                  (CommandRow, CommandRow.id, CommandRow.locked_by)):
+        for row_key, owner in session.exec(select(key, lease_col).where(lease_col.like(f"{host}:%"))).all():
+            pid = owner.split(":")[1] if owner.count(":") >= 2 else ""
+            if pid.isdigit() and not alive(int(pid)):
+                if table is AccountStateRow:
+                    release(session, row_key, owner)
+                else:
+                    session.execute(sa.update(CommandRow).where(CommandRow.id == row_key,
+                                                                CommandRow.locked_by == owner)
+                                    .values(state="pending", locked_by="", locked_until=None),
+                                    execution_options={"synchronize_session": False})
+                freed.append(f"{table.__tablename__}:{row_key}")
+    return freed

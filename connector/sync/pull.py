@@ -90,8 +90,9 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str = "cli
                 record_run(session, account, ok=False, error=str(exc))
             raise
         else:
-            with store.transaction() as session:
-                record_run(session, account, ok=True)
+            if not (stop is not None and stop.is_set()):  # a scan cut short by a shutdown is not a good pull
+                with store.transaction() as session:
+                    record_run(session, account, ok=True)
         finally:
             with store.transaction() as session:
                 release(session, account, owner)

@@ -556,3 +556,21 @@ def test_an_auth_error_from_the_adapter_pauses_the_account(store):
     assert pull_account(store, adapter, owner="daemon-1").skipped and adapter.pulls == 1
     assert push_due(store, {MAIN: adapter}, "daemon-1").pushed == 0
     assert command(store, queued).state == "pending" and adapter.pushed == []
+
+
+def test_a_restarted_daemon_takes_over_the_leases_of_a_dead_one_on_the_same_host(store):
+    """A crashed daemon's leases are freed at once by the next daemon on that host, not after they run out."""
+    from datetime import timedelta
+
+    from connector.store.accounts import acquire, reclaim_dead_local_leases
+    from connector.store.tables import AccountStateRow
+    with store.transaction() as session:
+        assert acquire(session, "acc", "host-a:4242:x", timedelta(minutes=5))
+        assert acquire(session, "other", "host-a:4343:y", timedelta(minutes=5))
+        assert acquire(session, "far", "host-b:4242:z", timedelta(minutes=5))
+    with store.transaction() as session:
+        freed = reclaim_dead_local_leases(session, "host-a", alive=lambda pid: pid == 4343)
+    with store.transaction() as session:
+        owners = {r.account: r.lease_owner for r in session.exec(select(AccountStateRow))}
+    assert freed == ["account_state:acc"]
+    assert owners == {"acc": "", "other": "host-a:4343:y", "far": "host-b:4242:z"}
