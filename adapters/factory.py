@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from adapters.base import HttpPolicy, MarketplaceAdapter, PulledOrder
-from connector.domain import RawPayload
+from connector.domain import RawPayload, utcnow
 from connector.errors import AuthError
 from mappings import load
 
@@ -32,6 +32,17 @@ def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None,
         client = RozetkaClient(account.base_url, username=account.username, password=password, token=token,
                                policy=policy, sleep=sleep)
         return RozetkaAdapter(account.name, client, vocabulary, lookback=account.lookback, sleep=sleep)
+    if account.marketplace == "chopni":
+        from adapters.chopni.adapter import ChopniAdapter
+        from adapters.chopni.client import ChopniClient
+
+        password = account.password.value()
+        if not password:
+            raise AuthError(f"account {account.name}: no secret in {account.password.describe()}",
+                            hint=f"export {account.password.describe().lstrip('$')}")
+        client = ChopniClient(account.base_url, email=account.email, password=password, policy=policy, sleep=sleep,
+                              requests_per_second=account.requests_per_second)
+        return ChopniAdapter(account.name, client, vocabulary, sleep=sleep)
     raise AuthError(f"account {account.name}: the {account.marketplace} adapter is not available in this version",
                     hint="disable the account (enabled: false) until it is")
 
@@ -43,4 +54,8 @@ def raw_mapper(account: AccountSettings) -> Callable[[RawPayload], PulledOrder]:
         from adapters.rozetka import mapper
 
         return lambda raw: mapper.pulled(json.loads(raw.body), account.name, vocabulary)
+    if account.marketplace == "chopni":
+        from adapters.chopni import mapper as chopni_mapper
+
+        return lambda raw: chopni_mapper.from_raw(raw, account.name, vocabulary, utcnow())
     raise AuthError(f"account {account.name}: no mapper for {account.marketplace} in this version")

@@ -110,6 +110,7 @@ class AccountSettings(_Section):
     token_env: str | None = None  # Rozetka static API token instead of a login
     token_file: str | None = None
     lookback: Duration = timedelta(minutes=5)
+    requests_per_second: float = Field(default=2.0, gt=0, le=50)  # politeness towards a web panel (Chopni)
     mapping: str | None = None  # a mapping file that overrides mappings/<marketplace>.yaml for this account
 
     @field_validator("marketplace")

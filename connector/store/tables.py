@@ -140,7 +140,7 @@ class SyncCursorRow(SQLModel, table=True):
 
     account: str = Field(max_length=64, primary_key=True)
     stream: str = Field(max_length=32, primary_key=True)
-    value: str = Field(max_length=255)
+    value: str = Field(sa_type=sa.Text)
     updated_at: datetime = _utc()
 
 
