@@ -46,12 +46,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from adapters.rozetka.sandbox import Faults as _SwitchBoard
+from adapters.sandbox import Sandbox
 
 SOFIA = ZoneInfo("Europe/Sofia")  # the server's wall clock: every date on the wire is Sofia time (inferred)
 STORE_NAME = "Chopni"
@@ -338,8 +339,11 @@ class Response:
 
 # -- the sandbox ----------------------------------------------------------------------------------------------------
 
-class ChopniSandbox:
+class ChopniSandbox(Sandbox):
     """Chopni's seller panel in one process. State lives in memory behind one lock."""
+
+    thread_name = "chopni-sandbox"
+
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int | None = None, orders: int = 0,
                  page_size_cap: int | None = 100, clock: Callable[[], datetime] | None = None,
@@ -369,39 +373,7 @@ class ChopniSandbox:
         self._last_suborder_id = self._rng.randint(400, 500)
         self._last_product_line = self._rng.randint(9000, 9900)
         self._last_invoice = self._rng.randint(100, 300)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._seed_orders(orders)
-
-    # -- lifecycle --------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> ChopniSandbox:
-        server = _Server((self.host, self.port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="chopni-sandbox", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        if server is not None and thread is not None:
-            server.shutdown()
-            server.server_close()
-            thread.join()
-
-    def __enter__(self) -> ChopniSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- set-up and inspection --------------------------------------------------------------------------------
 
@@ -1608,16 +1580,6 @@ NO_CACHE = [("Expires", "Thu, 19 Nov 1981 08:52:00 GMT"), ("Cache-Control", "no-
             ("Pragma", "no-cache")]
 
 
-class _Server(ThreadingHTTPServer):
-    """One daemon thread per connection; a client hanging up mid-answer (it timed out on a slow one) is normal."""
-
-    daemon_threads = True
-    sandbox: ChopniSandbox
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -1678,6 +1640,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+ChopniSandbox.handler = _Handler
 
 
 def _parse_form(raw: bytes, content_type: str) -> dict[str, str]:

@@ -31,10 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
+
+from adapters.sandbox import Sandbox
 
 KYIV = ZoneInfo("Europe/Kyiv")
 STAMP = "%Y-%m-%d %H:%M:%S"  # every timestamp on the wire: Kyiv wall-clock time (reference §8)
@@ -337,8 +339,11 @@ class Request:
 INVALID_BODY = object()
 
 
-class RozetkaSandbox:
+class RozetkaSandbox(Sandbox):
     """The Rozetka Seller API in one process. State lives in memory behind one lock."""
+
+    thread_name = "rozetka-sandbox"
+
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, page_size: int = 20, token_ttl: int = 24 * 3600,
                  seed: int | None = None, orders: int = 0, clock: Callable[[], datetime] | None = None) -> None:
@@ -357,39 +362,7 @@ class RozetkaSandbox:
         self._tokens: dict[str, _Token] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._chat_of_order: dict[int, int] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._seed_orders(orders)
-
-    # -- lifecycle --------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def start(self) -> RozetkaSandbox:
-        server = _Server((self.host, self.port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="rozetka-sandbox", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        if server is not None and thread is not None:
-            server.shutdown()  # returns within one poll_interval
-            server.server_close()
-            thread.join()
-
-    def __enter__(self) -> RozetkaSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- set-up and inspection --------------------------------------------------------------------------------
 
@@ -915,15 +888,6 @@ HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<cen
         "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
 
-class _Server(ThreadingHTTPServer):
-    """One daemon thread per connection; a client hanging up mid-answer (it timed out on a slow one) is normal."""
-
-    sandbox: RozetkaSandbox
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
@@ -981,6 +945,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+RozetkaSandbox.handler = _Handler
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:

@@ -1,0 +1,60 @@
+"""What every sandbox shares: an HTTP server on 127.0.0.1 in a background thread, started and stopped the same way.
+
+A sandbox subclasses ``Sandbox`` and names its request handler; the handler reaches the sandbox as
+``self.server.sandbox``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Self
+
+
+class QuietServer(ThreadingHTTPServer):
+    """One daemon thread per connection; a client hanging up mid-answer (it timed out on a slow one) is normal."""
+
+    daemon_threads = True
+    sandbox: Any
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class Sandbox:
+    handler: ClassVar[type[BaseHTTPRequestHandler]]
+    thread_name: ClassVar[str] = "sandbox"
+    host: str
+    port: int
+    _server: QuietServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> Self:
+        server = QuietServer((self.host, self.port), self.handler)
+        server.sandbox = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is not None and thread is not None:
+            server.shutdown()  # returns within one poll_interval
+            server.server_close()
+            thread.join()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
