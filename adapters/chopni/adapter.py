@@ -62,20 +62,23 @@ class ChopniAdapter:
             pulled: list[PulledOrder] = []
             for row in rows:
                 order_id = str(row["order_id"]).strip()
+                if not full and floor is not None and int(order_id) < floor:
+                    continue  # older than everything in play: finished before the last scan (ids only grow)
                 signature = "|".join(str(row.get(k, "")) for k in ("suborder_status", "order_status_id",
                                                                    "date_modified"))
                 before = seen.get(order_id)
                 in_play = self._in_play(row, now)
                 if before is None or before["sig"] != signature or (full and in_play):
                     pulled.append(self._open(row))
-                if in_play:
-                    kept[order_id] = {"sig": signature, "open": True}
+                kept[order_id] = {"sig": signature, "open": in_play}
             last = not rows or len(rows) < self.page_size
             # Routine scans stop below the oldest order still in play; the first scan and sweeps read it all.
             past_floor = not full and floor is not None and rows and min(int(r["order_id"]) for r in rows) < floor
             if last or past_floor:
-                new_state = {"seen": kept, "swept_at": now.isoformat() if full else state.get("swept_at")}
-                yield Page(pulled, cursor=json.dumps(new_state, sort_keys=True))
+                if not full:  # what this scan did not reach stays as the last scan saw it
+                    kept = {k: v for k, v in seen.items() if k not in kept} | kept
+                yield Page(pulled, cursor=json.dumps({"seen": _trim(kept), "swept_at": now.isoformat() if full
+                                                      else state.get("swept_at")}, sort_keys=True))
                 return
             yield Page(pulled)
             start += self.page_size
@@ -164,3 +167,11 @@ class ChopniAdapter:
                 self.sleep(self.settle)
                 continue
             return PushResult(["message to the buyer"], [], "")
+
+
+def _trim(seen: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Keep what the next routine scan can meet: every order from the oldest one still in play upwards (finished
+    ones among them too, or they would look new and be opened again); below that, nothing."""
+    open_ids = [int(k) for k, v in seen.items() if v["open"]]
+    floor = min(open_ids) if open_ids else max((int(k) for k in seen), default=0)
+    return {k: v for k, v in seen.items() if int(k) >= floor}

@@ -157,3 +157,24 @@ def test_accept_is_refused_with_the_reason(sandbox):
     with pytest.raises(CommandInvalid, match="no way to accept") as caught:
         adapter(sandbox).push(build_command("accept"), str(sandbox.add_order()))
     assert "PROCESSING" in caught.value.hint
+
+
+def test_months_later_an_idle_scan_reads_only_the_pages_in_play_and_opens_nothing():
+    """Finished orders older than everything in play are neither listed again nor opened (bench/chopni_scan.py)."""
+    from datetime import timedelta
+
+    from connector.domain import utcnow
+    later = utcnow() + timedelta(days=60)
+    with ChopniSandbox(seed=5, orders=120) as s:
+        s.add_seller("shop@example.com", "password")
+        for order_id in s.order_ids()[:100]:  # the 100 oldest are long finished; the 20 newest still in play
+            if s.order(order_id)["vendor_status"] not in ("COMPLETE", "refunded", "Cancelled", "Failed"):
+                s.set_vendor_status(order_id, "COMPLETE", "Delivered")
+        a = adapter(s, page_size=10)
+        a.clock = lambda: later
+        cursor = list(a.pull(None))[-1].cursor
+        mark = len(s.requests)
+        pages = list(a.pull(cursor))
+        lists = [r for r in s.requests[mark:] if r[1] == "seller/account-order/getTableData"]
+    assert sum(len(p.orders) for p in pages) == 0 and pages_opened(s, mark) == []
+    assert len(lists) <= 3  # 20 orders in play at 10 a page, plus the page that crosses below them
