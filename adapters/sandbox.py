@@ -6,6 +6,7 @@ A sandbox subclasses ``Sandbox`` and names its request handler; the handler reac
 
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,3 +59,27 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def run_until_interrupted(self, banner: list[str]) -> int:
+        """For `python -m adapters.<name>.sandbox`: serve in the foreground, print ``banner`` to stderr, stop on
+        Ctrl-C."""
+        self.start()
+        for line in banner:
+            print(line.format(url=self.url), file=sys.stderr)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping", file=sys.stderr)
+        finally:
+            self.stop()
+        return 0
+
+
+def apply_fault_rates(faults: Any, specs: list[str], parser: argparse.ArgumentParser) -> None:
+    """``--fault KIND=PROBABILITY`` options → fault rates, or a usage error naming the bad one."""
+    for spec in specs:
+        kind, _, probability = spec.partition("=")
+        try:
+            faults.rate(kind.strip(), float(probability))
+        except ValueError as exc:
+            parser.error(f"--fault {spec}: {exc}")

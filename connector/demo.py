@@ -1,11 +1,14 @@
 """`connector demo`: the whole product on one machine, for real, with no credentials and no configuration.
 
-What runs is the product itself: the bundled Rozetka sandbox (a faithful fake of the Seller API) on
-127.0.0.1, a temporary YAML configuration naming the account ``rozetka-demo``, a real store migrated with
-Alembic (SQLite in the temporary directory unless told otherwise), and the real daemon
-(:class:`connector.daemon.Daemon`) in this process, pulling and pushing on its own schedule.
+What runs is the product itself: the bundled Rozetka and Chopni sandboxes (faithful fakes of Rozetka's Seller API
+and of Chopni's seller panel) on 127.0.0.1, a temporary YAML configuration naming the accounts ``rozetka-demo`` and
+``chopni-demo``, a real store migrated with Alembic (SQLite in the temporary directory unless told otherwise), and
+the real daemon (:class:`connector.daemon.Daemon`) in this process, pulling and pushing both accounts on its own
+schedule.
 
-The demo only plays the people around the connector, one step per cycle, deterministic for a given seed:
+The demo only plays the people around the connector, one step per cycle, deterministic for a given seed.
+
+At Rozetka:
 
 - buyers place orders (``RozetkaSandbox.add_order``) and now and then cancel one before the seller gets to it
   (45);
@@ -14,6 +17,18 @@ The demo only plays the people around the connector, one step per cycle, determi
   orders, ship accepted ones with a TTN and tell the buyer, and sometimes give up on a buyer nobody can reach
   (18);
 - the carrier moves shipped parcels on at Rozetka: 61 → 3 → 4 → 5 → 6.
+
+At Chopni, by its seller manual (no acceptance step; PROCESSING → SHIPPED with the tracking number → COMPLETE):
+
+- the panel holds a few older orders (``ChopniSandbox(orders=…)``), buyers place new ones (Pending) now and then,
+  and Chopni confirms the payment of an unpaid one by hand (``set_marketplace_status``);
+- the seller starts processing paid new orders (``start_processing``), ships processing ones with an Econt
+  tracking number (``ship``), tells one buyer in a clean message (no contact data: Chopni refuses those),
+  completes shipped ones a couple of cycles later (``complete``: the sandbox has no carrier, so the seller's own
+  step stands in for the delivery) and exchanges one completed order (``exchange``).
+
+Chopni e-mails the buyer for every history row written, so the e-mails its sandbox sent must equal the status
+changes the daemon's pushes report: the proof that nothing was sent twice.
 
 Everything between those moves (the pulls, the canonical statuses, the pushes, the history) is the daemon's
 work.
@@ -25,6 +40,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import secrets
 import tempfile
 import time
@@ -37,6 +53,7 @@ import sqlalchemy as sa
 import yaml
 from sqlmodel import select
 
+from adapters.chopni.sandbox import ChopniSandbox
 from adapters.rozetka.sandbox import STATUSES, RozetkaSandbox
 from connector.config import Settings, load_settings
 from connector.daemon import Daemon
@@ -52,6 +69,10 @@ from connector.store.tables import CommandRow, OrderRow, StatusHistoryRow
 ACCOUNT = "rozetka-demo"
 USERNAME = "demo@example.com"
 PASSWORD_ENV = "CONNECTOR_DEMO_ROZETKA_PASSWORD"  # the sandbox seller's password; never printed
+CHOPNI_ACCOUNT = "chopni-demo"
+CHOPNI_EMAIL = "demo-shop@example.com"
+CHOPNI_PASSWORD_ENV = "CONNECTOR_DEMO_CHOPNI_PASSWORD"  # the Chopni sandbox seller's password; never printed
+CHOPNI_REQUESTS_PER_SECOND = 50  # the config's ceiling: the sandbox is local, and the demo must stay quick
 CONFIG_NAME = "demo.yaml"
 
 OPENING = (1, 1, 26, 2, 61, 4)  # the orders waiting when the day starts: Rozetka status ids
@@ -59,14 +80,41 @@ CARRIER_ROAD = {61: 3, 3: 4, 4: 5, 5: 6}  # one step per cycle: handover planned
 BUYER_CANCELS_EVERY = 10  # at cycle 2, 12, 22…: an order arrives and its buyer cancels it the next cycle
 UNREACHABLE_FIRST, UNREACHABLE_EVERY = 4, 10  # from cycle 4, every 10: the seller cannot reach one buyer
 ARRIVAL_CHANCE = 0.4  # per cycle, besides the first cycle's certain arrival
+
+CHOPNI_SEEDED = 5  # older orders the Chopni panel holds when the day starts (the sandbox's own mix)
+CHOPNI_ARRIVAL_CHANCE = 0.35  # per cycle, besides the first cycle's certain arrival
+CHOPNI_PAYMENT_FROM = 2  # from this cycle Chopni confirms one unpaid order's payment a cycle
+CHOPNI_COMPLETE_AFTER = 2  # cycles a parcel travels before the seller marks the order COMPLETE
+CHOPNI_EXCHANGE_FROM = 4  # from this cycle the seller exchanges the goods of one completed order (once)
+EXCHANGE_NOTE = "for another size, at the buyer's request"
+
 UNFINISHED = ("pending", "in_progress")
 TERMINAL = ("done", "failed", "cancelled")
+# A history row a Chopni push wrote, as its result names it: "SHIPPED: Tracking: Econt 1051234567".
+PUSHED_STATUS = re.compile(r"^[A-Z]+: ")
 
 
 def gloss(status: int | str) -> str:
     """Rozetka's status in English, for the demo's own narration."""
     entry = STATUSES.get(int(status))
     return entry[1].lower() if entry else f"status {status}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One of the demo's two accounts."""
+
+    name: str
+    marketplace: str
+    title: str  # the marketplace as people write it
+    login: str
+    password_env: str
+
+
+ROZETKA = Account(ACCOUNT, "rozetka", "Rozetka", USERNAME, PASSWORD_ENV)
+CHOPNI = Account(CHOPNI_ACCOUNT, "chopni", "Chopni", CHOPNI_EMAIL, CHOPNI_PASSWORD_ENV)
+ACCOUNTS = (ROZETKA, CHOPNI)
+TITLES = {a.name: a.title for a in ACCOUNTS}
 
 
 @dataclass(frozen=True)
@@ -90,6 +138,7 @@ class Options:
 class Row:
     """One order as the table shows it, all of it read from the store."""
 
+    account: str
     external_id: str
     status: str
     marketplace_status: str
@@ -99,12 +148,27 @@ class Row:
     last_change: str  # the newest history row: "new→accepted by seller"
     needs_review: bool
 
+    @property
+    def marketplace(self) -> str:
+        """The account's marketplace as people write it: Rozetka, Chopni."""
+        return TITLES.get(self.account, self.account)
+
+    @property
+    def marketplace_text(self) -> str:
+        """The marketplace's own status: Rozetka's id and label ("6 Посилку отримано"), Chopni's label, which
+        starts with the status name ("COMPLETE · marketplace: PROCESSED")."""
+        label = self.marketplace_label
+        if label.startswith(self.marketplace_status):
+            return label
+        return f"{self.marketplace_status} {label}".strip()
+
 
 @dataclass(frozen=True)
 class Snapshot:
     cycle: int
-    rows: list[Row]
+    rows: list[Row]  # both accounts, in the order the store first saw them
     commands: Counter  # the demo's commands by state
+    commands_by_account: dict[str, Counter] = field(default_factory=dict)
 
     @property
     def by_status(self) -> Counter:
@@ -114,6 +178,26 @@ class Snapshot:
     def pending(self) -> int:
         return sum(self.commands[s] for s in UNFINISHED)
 
+    def rows_of(self, account: str) -> list[Row]:
+        return [r for r in self.rows if r.account == account]
+
+    def by_status_of(self, account: str) -> Counter:
+        return Counter(r.status for r in self.rows if r.account == account)
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    account: Account
+    orders: int
+    by_status: Counter
+    commands: Counter  # the demo's commands by state
+    by_kind: Counter
+    out_of_sync: list[str]  # "903700112: store 61, Rozetka 3"
+
+    @property
+    def queued(self) -> int:
+        return sum(self.commands.values())
+
 
 @dataclass
 class Summary:
@@ -122,11 +206,14 @@ class Summary:
     interrupted: bool
     snapshot: Snapshot
     by_kind: Counter
-    failures: list[str]  # "command 7 (ship) for 903700112: failed: why"
+    failures: list[str]  # "command 7 (ship) for rozetka-demo:903700112: failed: why"
     out_of_sync: list[str]  # "903700112: store 61, Rozetka 3"
     config_path: Path
     workdir: Path
     store_url: str
+    accounts: list[AccountSummary] = field(default_factory=list)
+    emails_sent: int | None = None  # e-mails Chopni sent to buyers; None: the sandbox was gone
+    pushed_changes: int = 0  # history rows (status changes) the daemon's Chopni pushes report
 
     @property
     def queued(self) -> int:
@@ -137,12 +224,18 @@ class Summary:
         """Every command the demo queued ended done."""
         return self.snapshot.commands["done"] == self.queued
 
+    @property
+    def nothing_sent_twice(self) -> bool:
+        return self.emails_sent is not None and self.emails_sent == self.pushed_changes
+
     def try_next(self) -> list[str]:
         config = self.config_path
-        done = [r for r in self.snapshot.rows if r.status == "completed"] or self.snapshot.rows
         lines = [f"connector -c {config} orders"]
-        if done:
-            lines.append(f"connector -c {config} order show {ACCOUNT}:{done[0].external_id}")
+        for account in ACCOUNTS:
+            rows = self.snapshot.rows_of(account.name)
+            done = [r for r in rows if r.status == "completed"] or rows
+            if done:
+                lines.append(f"connector -c {config} order show {account.name}:{done[0].external_id}")
         lines += [f"connector -c {config} outbox", f"connector -c {config} orders --json",
                   f"connector -c {config} db status"]
         return lines
@@ -150,19 +243,23 @@ class Summary:
 
 @dataclass
 class _Script:
-    """What the demo remembers of its own moves; the rest it reads from the store and the sandbox."""
+    """What the demo remembers of its own moves; the rest it reads from the store and the sandboxes."""
 
-    queued: dict[str, set[str]] = field(default_factory=dict)  # external id → kinds the seller queued
+    queued: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (account, id) → kinds queued
     hands_off: set[str] = field(default_factory=set)  # their buyer cancels: the seller never touches them
     buyer_cancels: dict[str, int] = field(default_factory=dict)  # external id → the cycle its buyer cancels
     next_unreachable: int = UNREACHABLE_FIRST
+    shipped_seen: dict[str, int] = field(default_factory=dict)  # Chopni id → the cycle the seller saw it shipped
+    waiting_payment: set[str] = field(default_factory=set)  # Chopni ids the seller said it waits on
+    messaged: bool = False  # the one Chopni buyer the seller writes to
+    exchanged: bool = False  # the one Chopni order whose goods are exchanged
 
 
 class Demo:
-    """The sandbox, the config, the store and the daemon, and the scripted day played against them.
+    """The sandboxes, the config, the store and the daemon, and the scripted day played against them.
 
-    ``with Demo(options) as demo:`` starts everything and waits for the daemon's first pull; leaving stops it
-    all.
+    ``with Demo(options) as demo:`` starts everything and waits for the daemon's first pull of each account;
+    leaving stops it all.
     """
 
     def __init__(self, options: Options) -> None:
@@ -170,16 +267,18 @@ class Demo:
         self.cycle = 0
         self.started_at = time.monotonic()
         self.sandbox: RozetkaSandbox | None = None
+        self.chopni: ChopniSandbox | None = None
         self.store: Store | None = None
         self.daemon: Daemon | None = None
         self.settings: Settings | None = None
         self.workdir = options.workdir
         self.config_path: Path | None = None
         self._rng = random.Random(options.seed)  # the script's own draws, independent of timing
+        self._chopni_rng = random.Random(f"chopni:{options.seed}")  # Chopni's: the Rozetka day stays as it was
         self._script = _Script()
-        self._saved_env: str | None = None
-        self._env_set = False
+        self._saved_env: dict[str, str | None] = {}
         self._scheduler_log_level: int | None = None
+        self._emails_at_close: int | None = None
 
     # -- setting up -----------------------------------------------------------------------------------------
 
@@ -204,26 +303,36 @@ class Demo:
         # The store first: a store that already holds demo orders is refused before anything starts.
         self.store = Store(store_url)
         upgrade(self.store)
+        names = [a.name for a in ACCOUNTS]
         with self.store.transaction() as session:
             held = session.exec(select(sa.func.count()).select_from(OrderRow)
-                                .where(OrderRow.account == ACCOUNT)).one()
+                                .where(OrderRow.account.in_(names))).one()
         if held:
             raise ConfigError(f"the store at {self.store.safe_url} already holds {held} order(s) of account "
-                              f"{ACCOUNT} from an earlier demo",
+                              f"{' or '.join(names)} from an earlier demo",
                               hint="leave out --store (each run gets a fresh SQLite file) or give it an "
                                    "empty database")
 
-        # The marketplace: the sandbox with a seller login and the orders waiting at the start of the day.
-        self._saved_env, self._env_set = os.environ.get(PASSWORD_ENV), True
-        password = secrets.token_urlsafe(18)
-        os.environ[PASSWORD_ENV] = password
+        # The passwords: fresh ones, in the environment only, given back when the demo ends.
+        passwords = {}
+        for account in ACCOUNTS:
+            self._saved_env[account.password_env] = os.environ.get(account.password_env)
+            passwords[account.name] = secrets.token_urlsafe(18)
+            os.environ[account.password_env] = passwords[account.name]
+
+        # Rozetka: the sandbox with a seller login and the orders waiting at the start of the day.
         self.sandbox = RozetkaSandbox(seed=o.seed)
-        self.sandbox.add_seller(USERNAME, password, fio="Demo Seller")
+        self.sandbox.add_seller(USERNAME, passwords[ACCOUNT], fio="Demo Seller")
         opening = list(OPENING)
         self._rng.shuffle(opening)
         for status in opening:
             self.sandbox.add_order(status)
         self.sandbox.start()
+
+        # Chopni: the panel with a seller login and the orders of the past weeks, in the sandbox's own mix.
+        self.chopni = ChopniSandbox(seed=o.seed, orders=CHOPNI_SEEDED)
+        self.chopni.add_seller(CHOPNI_EMAIL, passwords[CHOPNI_ACCOUNT], nickname="Demo Shop")
+        self.chopni.start()
 
         # The configuration, as a real file a user can copy.
         self.config_path = self.workdir / CONFIG_NAME
@@ -246,40 +355,53 @@ class Demo:
         o = self.options
         data = {
             "store": {"url": store_url},
-            "accounts": [{"name": ACCOUNT, "marketplace": "rozetka", "base_url": self.sandbox.url,
-                          "username": USERNAME, "password_env": PASSWORD_ENV}],
+            "accounts": [
+                {"name": ACCOUNT, "marketplace": "rozetka", "base_url": self.sandbox.url,
+                 "username": USERNAME, "password_env": PASSWORD_ENV},
+                {"name": CHOPNI_ACCOUNT, "marketplace": "chopni", "base_url": self.chopni.url,
+                 "email": CHOPNI_EMAIL, "password_env": CHOPNI_PASSWORD_ENV,
+                 "requests_per_second": CHOPNI_REQUESTS_PER_SECOND},
+            ],
             "schedule": {"pull_every": f"{o.pull_every:g}s", "push_every": f"{o.push_every:g}s"},
             "daemon": {"health_port": 0},
             "log": {"level": "warning"},
         }
-        header = ("# Written by `connector demo`: the account points at the bundled Rozetka sandbox, which\n"
-                  "# lives only while the demo runs. Its password is in $" + PASSWORD_ENV + "\n"
-                  "# (set by the demo, never written here). The store stays: read it with\n"
-                  "# `connector -c THIS_FILE orders`.\n")
+        header = ("# Written by `connector demo`: the accounts point at the bundled Rozetka and Chopni sandboxes,\n"
+                  "# which live only while the demo runs. Their passwords are in $" + PASSWORD_ENV + "\n"
+                  "# and $" + CHOPNI_PASSWORD_ENV + " (set by the demo, never written here). The store\n"
+                  "# stays: read it with `connector -c THIS_FILE orders`.\n")
         return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def _wait_for_first_pull(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while True:
+        waiting = [a.name for a in ACCOUNTS]
+        while waiting:
             with self.store.transaction() as session:
-                state = states(session).get(ACCOUNT)
-            if state is not None and state.last_pull_ok_at is not None:
+                account_states = states(session)
+            for name in list(waiting):
+                state = account_states.get(name)
+                if state is not None and state.last_pull_ok_at is not None:
+                    waiting.remove(name)
+                elif state is not None and state.failures:
+                    raise StoreError(f"the daemon's first pull of {name} failed: {state.last_error}",
+                                     hint="run again with --log-level info to see why")
+            if not waiting:
                 return
-            if state is not None and state.failures:
-                raise StoreError(f"the daemon's first pull of {ACCOUNT} failed: {state.last_error}",
-                                 hint="run again with --log-level info to see why")
             if time.monotonic() > deadline:
-                raise StoreError(f"the daemon did not pull {ACCOUNT} within {timeout:.0f} s",
+                raise StoreError(f"the daemon did not pull {' and '.join(waiting)} within {timeout:.0f} s",
                                  hint="run again with --log-level info to see why")
             time.sleep(0.05)
 
     def close(self) -> None:
-        daemon, sandbox, store = self.daemon, self.sandbox, self.store
-        self.daemon = self.sandbox = None
+        daemon, sandbox, chopni, store = self.daemon, self.sandbox, self.chopni, self.store
+        self.daemon = self.sandbox = self.chopni = None
         try:
             if daemon is not None:
-                daemon.shutdown(wait=True)  # the page or push in hand finishes against the live sandbox
+                daemon.shutdown(wait=True)  # the page or push in hand finishes against the live sandboxes
         finally:
+            if chopni is not None:
+                self._emails_at_close = len(chopni.emails_sent)
+                chopni.stop()
             if sandbox is not None:
                 sandbox.stop()
             if store is not None:
@@ -287,12 +409,12 @@ class Demo:
             if self._scheduler_log_level is not None:
                 logging.getLogger("apscheduler").setLevel(self._scheduler_log_level)
                 self._scheduler_log_level = None
-            if self._env_set:
-                if self._saved_env is None:
-                    os.environ.pop(PASSWORD_ENV, None)
+            for name, saved in self._saved_env.items():
+                if saved is None:
+                    os.environ.pop(name, None)
                 else:
-                    os.environ[PASSWORD_ENV] = self._saved_env
-                self._env_set = False
+                    os.environ[name] = saved
+            self._saved_env = {}
 
     @property
     def health_url(self) -> str | None:
@@ -301,19 +423,27 @@ class Demo:
     # -- the scripted day ----------------------------------------------------------------------------------
 
     def step(self) -> list[str]:
-        """One cycle of the day: the carrier, the buyers, then the seller. Returns what happened, in words."""
+        """One cycle of the day: carriers, buyers and Chopni, then the seller. Returns what happened, in words,
+        each line naming its marketplace."""
         self.cycle += 1
+        busy = self._busy()
+        events = [f"Rozetka: {e}" for e in self._rozetka_world(busy[ACCOUNT])]
+        events += [f"Chopni: {e}" for e in self._chopni_world()]
+        # The seller works from the store, as a person would from `connector orders`.
+        events += [f"Rozetka: {e}" for e in self._rozetka_seller(busy[ACCOUNT])]
+        events += [f"Chopni: {e}" for e in self._chopni_seller(busy[CHOPNI_ACCOUNT])]
+        return events
+
+    def _rozetka_world(self, busy: set[str]) -> list[str]:
         n, sandbox, script = self.cycle, self.sandbox, self._script
         events: list[str] = []
-        busy = self._busy()
-
         # The carrier moves every parcel one step on (not one whose seller command is still being pushed).
         for order_id in sandbox.order_ids():
             status = int(sandbox.order(order_id)["status"])
             onward = CARRIER_ROAD.get(status)
             if onward and str(order_id) not in busy:
                 sandbox.set_status(order_id, onward)
-                events.append(f"carrier: {order_id} {status}→{onward} ({gloss(onward)})")
+                events.append(f"carrier moves {order_id} {status}→{onward} ({gloss(onward)})")
 
         # Buyers: cancellations that were due, then new orders.
         for external_id, when in list(script.buyer_cancels.items()):
@@ -330,12 +460,25 @@ class Demo:
             script.hands_off.add(fickle)
             script.buyer_cancels[fickle] = n + 1
             events.append(f"new order {fickle}")
-
-        # The seller works from the store, as a person would from `connector orders`.
-        events += self._seller(busy)
         return events
 
-    def _seller(self, busy: set[str]) -> list[str]:
+    def _chopni_world(self) -> list[str]:
+        """Chopni's side: its payment desk confirms one unpaid order a cycle, and buyers place orders."""
+        n, chopni, rng = self.cycle, self.chopni, self._chopni_rng
+        events: list[str] = []
+        if n >= CHOPNI_PAYMENT_FROM:
+            for order_id in chopni.order_ids():
+                order = chopni.order(order_id)
+                if order["vendor_status"] == "Pending" and order["marketplace_status"] == "Pending":
+                    chopni.set_marketplace_status(order_id, "Payment Confirmed")
+                    events.append(f"payment of {order_id} confirmed")
+                    break
+        if n == 1 or rng.random() < CHOPNI_ARRIVAL_CHANCE:
+            paid = rng.choice(("PROCESSED", "PROCESSED", "COD"))
+            events.append(f"new order {self.chopni.add_order(vendor_status='Pending', marketplace_status=paid)}")
+        return events
+
+    def _rozetka_seller(self, busy: set[str]) -> list[str]:
         script, events = self._script, []
         unreachable_due = self.cycle >= script.next_unreachable
         with self.store.transaction() as session:
@@ -345,7 +488,7 @@ class Demo:
                 ext = order.external_id
                 if ext in busy or ext in script.hands_off:
                     continue
-                done = script.queued.setdefault(ext, set())
+                done = script.queued.setdefault((ACCOUNT, ext), set())
                 commands: list[tuple[str, dict]] = []
                 if order.status == "new" and "accept" not in done:
                     commands = [("accept", {})]
@@ -356,7 +499,7 @@ class Demo:
                         script.next_unreachable = self.cycle + UNREACHABLE_EVERY
                         commands = [("cancel", {"reason": "buyer_unreachable",
                                                 "comment": "Три дзвінки без відповіді"})]
-                        events.append(f"seller cancels {ext}: buyer unreachable")
+                        events.append(f"seller cancels {ext} (buyer unreachable)")
                     else:
                         ttn = self.ttn_for(ext)
                         commands = [("ship", {"ttn": ttn, "carrier": "novaposhta"}),
@@ -369,18 +512,74 @@ class Demo:
                     done.add(kind)
         return events
 
+    def _chopni_seller(self, busy: set[str]) -> list[str]:
+        """The Chopni seller, by the manual: PROCESSING, SHIPPED with the tracking number, COMPLETE; refunds and
+        exchanges after that. There is no acceptance step."""
+        script, events, n = self._script, [], self.cycle
+        with self.store.transaction() as session:
+            summaries = sorted(list_orders(session, account=CHOPNI_ACCOUNT, limit=10_000),
+                               key=lambda s: s.order.id)
+            for summary in summaries:
+                order = summary.order
+                ext = order.external_id
+                if order.status == "shipped":
+                    script.shipped_seen.setdefault(ext, n)
+                if ext in busy:
+                    continue
+                done = script.queued.setdefault((CHOPNI_ACCOUNT, ext), set())
+                commands: list[tuple[str, dict]] = []
+                if order.status == "new" and "start_processing" not in done:
+                    if order.payment_status == "unpaid":  # the seller waits for Chopni to confirm the payment
+                        if ext not in script.waiting_payment:
+                            script.waiting_payment.add(ext)
+                            events.append(f"seller waits for the payment of {ext}")
+                    else:
+                        commands = [("start_processing", {})]
+                        events.append(f"seller starts processing {ext}")
+                elif order.status == "processing" and "ship" not in done:
+                    ttn = self.econt_ttn_for(ext)
+                    commands = [("ship", {"ttn": ttn, "carrier": "econt"})]
+                    events.append(f"seller ships {ext} with Econt {ttn}")
+                    if not script.messaged:
+                        script.messaged = True
+                        commands.append(("message_buyer", {"text": f"Hello! Your order #{ext} is on its way "
+                                                                   f"with Econt, tracking number {ttn}. Thank "
+                                                                   f"you for shopping with us!"}))
+                        events.append(f"seller writes to the buyer of {ext}")
+                elif order.status == "shipped" and "complete" not in done \
+                        and n - script.shipped_seen[ext] >= CHOPNI_COMPLETE_AFTER:
+                    commands = [("complete", {})]
+                    events.append(f"seller completes {ext}: the buyer has the parcel")
+                elif order.status == "completed" and not script.exchanged and n >= CHOPNI_EXCHANGE_FROM:
+                    script.exchanged = True
+                    commands = [("exchange", {"note": EXCHANGE_NOTE})]
+                    events.append(f"seller exchanges the goods of {ext}")
+                for kind, payload in commands:
+                    enqueue(session, order, build_command(kind, payload), requested_by="demo")
+                    done.add(kind)
+        return events
+
     def ttn_for(self, external_id: str) -> str:
         """A Nova Poshta-shaped TTN (14 digits), the same for the same seed and order."""
         digest = hashlib.sha256(f"{self.options.seed}:{external_id}".encode()).hexdigest()
         return f"2045{int(digest, 16) % 10**10:010d}"
 
-    def _busy(self) -> set[str]:
-        """Orders with a demo command not yet finished."""
+    def econt_ttn_for(self, external_id: str) -> str:
+        """An Econt-shaped shipment number (10 digits), the same for the same seed and order."""
+        digest = hashlib.sha256(f"{self.options.seed}:chopni:{external_id}".encode()).hexdigest()
+        return f"105{int(digest, 16) % 10**7:07d}"
+
+    def _busy(self) -> dict[str, set[str]]:
+        """Per account, the orders with a demo command not yet finished."""
+        busy: dict[str, set[str]] = {a.name: set() for a in ACCOUNTS}
         with self.store.transaction() as session:
-            rows = session.exec(select(OrderRow.external_id)
+            rows = session.exec(select(OrderRow.account, OrderRow.external_id)
                                 .join(CommandRow, CommandRow.order_id == OrderRow.id)
-                                .where(OrderRow.account == ACCOUNT, CommandRow.state.in_(UNFINISHED))).all()
-        return set(rows)
+                                .where(OrderRow.account.in_(list(busy)),
+                                       CommandRow.state.in_(UNFINISHED))).all()
+        for account, external_id in rows:
+            busy[account].add(external_id)
+        return busy
 
     def play(self, cycles: int | None, on_tick: Callable[[Snapshot, list[str], bool], None],
              tick: float = 0.5) -> None:
@@ -399,8 +598,10 @@ class Demo:
     # -- reading the result ----------------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
+        names = [a.name for a in ACCOUNTS]
         with self.store.transaction() as session:
-            summaries = sorted(list_orders(session, account=ACCOUNT, limit=10_000), key=lambda s: s.order.id)
+            summaries = sorted((s for name in names for s in list_orders(session, account=name, limit=10_000)),
+                               key=lambda s: s.order.id)
             ids = [s.order.id for s in summaries]
             commands = session.exec(select(CommandRow).where(CommandRow.order_id.in_(ids))
                                     .order_by(CommandRow.id)).all() if ids else []
@@ -408,13 +609,16 @@ class Demo:
                       .group_by(StatusHistoryRow.order_id))
             history = {h.order_id: h for h in session.exec(
                 select(StatusHistoryRow).where(StatusHistoryRow.id.in_(newest)))} if ids else {}
+        account_of = {s.order.id: s.order.account for s in summaries}
         pending: dict[int, list[str]] = {}
         states_: Counter = Counter()
+        by_account: dict[str, Counter] = {name: Counter() for name in names}
         for c in commands:
             if c.state in UNFINISHED:
                 pending.setdefault(c.order_id, []).append(c.kind)
             if c.requested_by == "demo":
                 states_[c.state] += 1
+                by_account[account_of[c.order_id]][c.state] += 1
         rows = []
         for s in summaries:
             o, h = s.order, history.get(s.order.id)
@@ -423,49 +627,79 @@ class Demo:
                 moved = f"{h.from_status}→{h.to_status}" if h.from_status and h.from_status != h.to_status \
                     else h.to_status
                 last = f"{moved} by {h.actor}"
-            rows.append(Row(o.external_id, o.status, o.marketplace_status, o.marketplace_status_label,
+            rows.append(Row(o.account, o.external_id, o.status, o.marketplace_status, o.marketplace_status_label,
                             s.shipment.ttn if s.shipment else "", tuple(pending.get(o.id, ())), last,
                             o.needs_review))
-        return Snapshot(self.cycle, rows, states_)
+        return Snapshot(self.cycle, rows, states_, by_account)
 
-    def out_of_sync(self) -> list[str]:
-        """Orders whose Rozetka status in the store differs from the sandbox's truth."""
-        stored = {r.external_id: r.marketplace_status for r in self.snapshot().rows}
+    def out_of_sync(self, account: str | None = None) -> list[str]:
+        """Orders whose marketplace status in the store differs from the sandbox's truth (one account, or
+        both)."""
+        snapshot = self.snapshot()
         found = []
-        for order_id in self.sandbox.order_ids():
-            truth = str(self.sandbox.order(order_id)["status"])
-            have = stored.get(str(order_id))
-            if have != truth:
-                found.append(f"{order_id}: store {have or 'missing'}, Rozetka {truth}")
+        if account in (None, ACCOUNT) and self.sandbox is not None:
+            stored = {r.external_id: r.marketplace_status for r in snapshot.rows_of(ACCOUNT)}
+            for order_id in self.sandbox.order_ids():
+                truth = str(self.sandbox.order(order_id)["status"])
+                have = stored.get(str(order_id))
+                if have != truth:
+                    found.append(f"{order_id}: store {have or 'missing'}, Rozetka {truth}")
+        if account in (None, CHOPNI_ACCOUNT) and self.chopni is not None:
+            stored = {r.external_id: r.marketplace_status for r in snapshot.rows_of(CHOPNI_ACCOUNT)}
+            for order_id in self.chopni.order_ids():
+                truth = self.chopni.order(order_id)["vendor_status"]
+                have = stored.get(str(order_id))
+                if have != truth:
+                    found.append(f"{order_id}: store {have or 'missing'}, Chopni {truth}")
         return found
 
     def settle(self, timeout: float | None = None) -> bool:
-        """Let the daemon finish: every demo command pushed and the store caught up with the sandbox."""
+        """Let the daemon finish: every demo command pushed and the store caught up with both sandboxes."""
         timeout = timeout if timeout is not None else max(5.0, 3 * self.options.pull_every + 2)
         deadline = time.monotonic() + timeout
         while True:
-            if not self._busy() and not self.out_of_sync():
+            if not any(self._busy().values()) and not self.out_of_sync():
                 return True
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
 
+    def emails_sent(self) -> int | None:
+        """E-mails Chopni sent to buyers so far (None: the sandbox never started)."""
+        if self.chopni is not None:
+            return len(self.chopni.emails_sent)
+        return self._emails_at_close
+
     def summary(self, *, interrupted: bool = False) -> Summary:
         snapshot = self.snapshot()
         failures: list[str] = []
         by_kind: Counter = Counter()
+        kinds: dict[str, Counter] = {a.name: Counter() for a in ACCOUNTS}
+        pushed_changes = 0
         with self.store.transaction() as session:
             rows = session.exec(select(CommandRow, OrderRow)
                                 .join(OrderRow, OrderRow.id == CommandRow.order_id)
-                                .where(CommandRow.requested_by == "demo", OrderRow.account == ACCOUNT)
+                                .where(CommandRow.requested_by == "demo", OrderRow.account.in_(list(kinds)))
                                 .order_by(CommandRow.id)).all()
         for command, order in rows:
             by_kind[command.kind] += 1
+            kinds[order.account][command.kind] += 1
+            if order.account == CHOPNI_ACCOUNT and command.state == "done":
+                # each history row the push wrote (and Chopni e-mailed about) is one "STATUS: comment" part
+                pushed_changes += sum(1 for part in (command.result or "").split("; ")
+                                      if PUSHED_STATUS.match(part))
             if command.state != "done":
                 why = f"{command.last_error} {command.hint}".strip() or "not pushed before the demo ended"
-                failures.append(f"command {command.id} ({command.kind}) for {order.external_id}: "
-                                f"{command.state}: {why}")
+                failures.append(f"command {command.id} ({command.kind}) for {order.account}:"
+                                f"{order.external_id}: {command.state}: {why}")
+        accounts = []
+        for account in ACCOUNTS:
+            live = self.sandbox if account is ROZETKA else self.chopni
+            accounts.append(AccountSummary(
+                account, len(snapshot.rows_of(account.name)), snapshot.by_status_of(account.name),
+                snapshot.commands_by_account.get(account.name, Counter()), kinds[account.name],
+                self.out_of_sync(account.name) if live is not None else []))
+        out_of_sync = [line for a in accounts for line in a.out_of_sync]
         return Summary(self.cycle, time.monotonic() - self.started_at, interrupted, snapshot, by_kind,
-                       failures, self.out_of_sync() if self.sandbox else [], self.config_path, self.workdir,
-                       self.store.safe_url)
-
+                       failures, out_of_sync, self.config_path, self.workdir, self.store.safe_url,
+                       accounts=accounts, emails_sent=self.emails_sent(), pushed_changes=pushed_changes)

@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from adapters.rozetka.sandbox import Faults as _SwitchBoard
-from adapters.sandbox import Sandbox
+from adapters.sandbox import Sandbox, apply_fault_rates
 
 SOFIA = ZoneInfo("Europe/Sofia")  # the server's wall clock: every date on the wire is Sofia time (inferred)
 STORE_NAME = "Chopni"
@@ -1097,7 +1097,7 @@ def _login_page(sb: ChopniSandbox, error: str, form: dict[str, str], redirect: s
              if error else "")
     hidden = (f'\n              <input type="hidden" name="redirect" value="{redirect}" />'
               if redirect else "")
-    return (f'<div class="container">\n'
+    return ('<div class="container">\n'
             + _breadcrumbs(sb, ("account/account", "Account"), ("account/login", "Login")) + alert +
             f"""  <div class="row">
     <div id="content" class="col-sm-12">
@@ -1703,24 +1703,13 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = ChopniSandbox(host=args.host, port=args.port, seed=args.seed, orders=args.orders,
                             page_size_cap=args.page_size_cap, session_ttl=args.session_ttl)
     seller_id = sandbox.add_seller(args.email, args.password, nickname=args.nickname)
-    for spec in args.fault:
-        kind, _, probability = spec.partition("=")
-        try:
-            sandbox.faults.rate(kind.strip(), float(probability))
-        except ValueError as exc:
-            parser.error(f"--fault {spec}: {exc}")
+    apply_fault_rates(sandbox.faults, args.fault, parser)
     sandbox.log_requests = not args.quiet
-    sandbox.start()
-    print(f"Chopni sandbox on {sandbox.url} with {args.orders} orders", file=sys.stderr)
-    print(f"  e-mail: {args.email}   password: {args.password}   seller id: {seller_id}", file=sys.stderr)
-    print("  vendor status ids: " + ", ".join(f"{k}={v}" for k, v in sandbox.status_ids.items()), file=sys.stderr)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
-    finally:
-        sandbox.stop()
-    return 0
+    return sandbox.run_until_interrupted([
+        f"Chopni sandbox on {{url}} with {args.orders} orders",
+        f"  e-mail: {args.email}   password: {args.password}   seller id: {seller_id}",
+        "  vendor status ids: " + ", ".join(f"{k}={v}" for k, v in sandbox.status_ids.items()),
+    ])
 
 
 if __name__ == "__main__":

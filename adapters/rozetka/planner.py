@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connector.domain import Command, CommandKind, Status
+from connector.domain import Command, Status
 from connector.domain.commands import AddComment, Cancel, Ship
 from connector.domain.lifecycle import rank
 from connector.errors import CommandInvalid, ConflictError, PermanentError

@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import Sandbox
+from adapters.sandbox import Sandbox, apply_fault_rates
 
 KYIV = ZoneInfo("Europe/Kyiv")
 STAMP = "%Y-%m-%d %H:%M:%S"  # every timestamp on the wire: Kyiv wall-clock time (reference §8)
@@ -1002,24 +1002,13 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_seller(args.username, args.password)
     if args.token:
         sandbox.add_api_token(args.token)
-    for spec in args.fault:
-        kind, _, probability = spec.partition("=")
-        try:
-            sandbox.faults.rate(kind.strip(), float(probability))
-        except ValueError as exc:
-            parser.error(f"--fault {spec}: {exc}")
+    apply_fault_rates(sandbox.faults, args.fault, parser)
     sandbox.log_requests = not args.quiet
-    sandbox.start()
-    print(f"Rozetka sandbox on {sandbox.url} with {args.orders} orders", file=sys.stderr)
-    print(f"  username: {args.username}   password: {args.password}"
-          + (f"   API token: {args.token}" if args.token else ""), file=sys.stderr)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
-    finally:
-        sandbox.stop()
-    return 0
+    return sandbox.run_until_interrupted([
+        f"Rozetka sandbox on {{url}} with {args.orders} orders",
+        f"  username: {args.username}   password: {args.password}"
+        + (f"   API token: {args.token}" if args.token else ""),
+    ])
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_an_account_without_a_way_to_log_in_is_refused():
 
 def test_plain_http_is_refused_except_for_the_local_sandboxes():
     data = example()
-    data["accounts"][0]["base_url"] = "http://api-seller.rozetka.com.ua"
+    data["accounts"][0]["base_url"] = "http://marketplace.example"
     assert "accounts[0].base_url" in problems(data) and "plain http" in problems(data)
     data["accounts"][0]["base_url"] = "http://127.0.0.1:8080/"
     assert parse_settings(data).accounts[0].base_url == "http://127.0.0.1:8080"
