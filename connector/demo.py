@@ -162,11 +162,16 @@ class Row:
             return label
         return f"{self.marketplace_status} {label}".strip()
 
+    @property
+    def marketplace_short(self) -> str:
+        """The same for a narrow column: "COMPLETE · PROCESSED"."""
+        return self.marketplace_text.replace(" · marketplace: ", " · ")
+
 
 @dataclass(frozen=True)
 class Snapshot:
     cycle: int
-    rows: list[Row]  # both accounts, in the order the store first saw them
+    rows: list[Row]  # both accounts, by the time the buyer placed the order
     commands: Counter  # the demo's commands by state
     commands_by_account: dict[str, Counter] = field(default_factory=dict)
 
@@ -600,8 +605,9 @@ class Demo:
     def snapshot(self) -> Snapshot:
         names = [a.name for a in ACCOUNTS]
         with self.store.transaction() as session:
+            # A timeline of both marketplaces: the oldest order on top, the newest arrival at the bottom.
             summaries = sorted((s for name in names for s in list_orders(session, account=name, limit=10_000)),
-                               key=lambda s: s.order.id)
+                               key=lambda s: (s.order.created_at, s.order.id))
             ids = [s.order.id for s in summaries]
             commands = session.exec(select(CommandRow).where(CommandRow.order_id.in_(ids))
                                     .order_by(CommandRow.id)).all() if ids else []

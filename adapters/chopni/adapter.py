@@ -110,15 +110,19 @@ class ChopniAdapter:
             return self._message(command, external_id)
         goal = planner.goal_for(command, self.vocabulary.push)
         sent: list[str] = []
-        last: planner.Step | None = None
-        uncertain: TransientError | None = None
+        last: planner.Step | None = None  # the step written last
+        uncertain: TransientError | None = None  # some write of this push lost its answer
+        unconfirmed: planner.Step | None = None  # the write whose answer was just lost, not yet looked for
         for _ in range(MAX_STEPS):
             page = parse_order_page(self.client.order_page(external_id), external_id)  # re-read before every step
             step = planner.next_step(goal, page)
+            if unconfirmed is not None and step != unconfirmed:
+                sent.append(f"{unconfirmed.describe()} (its answer was lost; the history shows it)")
+            looked_again, unconfirmed = unconfirmed is not None, None
             if step is None:
                 skipped = [] if sent else ["already done: the order's history shows it"]
                 return PushResult(sent, skipped, planner.current(page))
-            if step == last and uncertain is None:
+            if step == last and not looked_again:
                 raise PermanentError(f"Chopni did not record {step.describe()} on order {external_id}",
                                      hint="the panel answers the same whether it writes a change or ignores it; "
                                           "check the order in the seller panel")
@@ -126,13 +130,13 @@ class ChopniAdapter:
             if status_id is None:
                 raise PermanentError(f"this Chopni panel has no status named {step.status.upper()}",
                                      hint="its statuses: " + ", ".join(page.status_ids))
-            last, uncertain = step, None
+            last = step
             try:
                 self.client.add_history(page.suborder_id, status_id, step.comment)
             except TransientError as exc:
                 # The answer was lost, not necessarily the row (and its e-mail to the buyer): look before sending
                 # again. A request that timed out here may still be running there, so let it land first.
-                uncertain = exc
+                uncertain, unconfirmed = exc, step
                 log.warning("chopni step unconfirmed; re-reading", order=external_id, step=step.describe())
                 self.sleep(self.settle)
                 continue

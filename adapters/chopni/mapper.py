@@ -85,7 +85,7 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
     order = Order(
         key=OrderKey("chopni", account, page.order_id),
         status=rule.status,
-        marketplace_status=MarketplaceStatus(name, f"{rule.label or name} · marketplace: {marketplace or '?'}"),
+        marketplace_status=MarketplaceStatus(name, f"(marketplace: {marketplace or '?'})"),
         currency=str(row.get("currency_code") or page.currency or "EUR"),
         total=page.total,
         created_at=created,

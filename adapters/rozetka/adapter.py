@@ -99,10 +99,14 @@ class RozetkaAdapter:
             return self._message(command, external_id)
         goal = planner.goal_for(command, self.vocabulary.push)
         sent: list[str] = []
-        uncertain: TransientError | None = None
+        uncertain: TransientError | None = None  # some write of this push lost its answer
+        unconfirmed: planner.Step | None = None  # the write whose answer was just lost, not yet looked for
         for _ in range(MAX_STEPS):
             remote = planner.Remote.from_payload(self._read(external_id))  # re-read before every step
             step = planner.next_step(goal, remote, self.vocabulary)
+            if unconfirmed is not None and step != unconfirmed:
+                sent.append(f"{unconfirmed.describe()} (its answer was lost; the order shows it)")
+            unconfirmed = None
             if step is None:
                 skipped = [] if sent else [f"already done: the order is at status {remote.status}"]
                 return PushResult(sent, skipped, str(remote.status))
@@ -111,7 +115,7 @@ class RozetkaAdapter:
             except TransientError as exc:
                 # The answer was lost, not necessarily the change: the next read shows which, and a step that
                 # landed is never sent again.
-                uncertain = exc
+                uncertain, unconfirmed = exc, step
                 log.warning("rozetka step unconfirmed; re-reading", order=external_id, step=step.describe(),
                             error=exc.message)
                 self.sleep(self.settle)

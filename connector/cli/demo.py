@@ -1,6 +1,7 @@
-"""``connector demo``: the real daemon against the bundled Rozetka sandbox, on a scripted day.
+"""``connector demo``: the real daemon against the bundled Rozetka and Chopni sandboxes, on a scripted day.
 
-The day itself is connector/demo.py; this module draws it: a live table on a terminal, else a line a cycle.
+The day itself is connector/demo.py; this module draws it: a live table of both marketplaces' orders on a terminal,
+else a line a cycle.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.cli.app import Context, cli, err, out, pass_context
-from connector.demo import ACCOUNT, PASSWORD_ENV, Demo, Options, Snapshot, Summary
+from connector.demo import ACCOUNT, ACCOUNTS, CHOPNI_ACCOUNT, Demo, Options, Snapshot, Summary
 from connector.logs import configure as configure_logging
 
 STATUS_ORDER = ("new", "accepted", "processing", "ready_to_ship", "shipped", "ready_for_pickup", "delivered",
@@ -24,8 +25,9 @@ STATUS_ORDER = ("new", "accepted", "processing", "ready_to_ship", "shipped", "re
                 "exchanged", "unknown")
 STATUS_STYLE = {"new": "bold cyan", "accepted": "cyan", "processing": "blue", "ready_to_ship": "magenta",
                 "shipped": "yellow", "ready_for_pickup": "yellow", "completed": "green", "cancelled": "red"}
-TABLE_ROWS = 20  # the live table shows the newest orders when the day grows longer
-MAX_EVENTS = 8  # lines of narration under it
+STATUS_STYLE |= {"delivered": "yellow", "refunded": "red", "exchanged": "magenta"}
+TABLE_ROWS = 22  # the live table shows the newest orders when the day grows longer
+MAX_EVENTS = 12  # lines of narration under it
 
 
 @cli.command("demo")
@@ -39,12 +41,14 @@ MAX_EVENTS = 8  # lines of narration under it
 @pass_context
 def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float, seed: int) -> None:
     """See the whole product work on this machine, with no credentials and no configuration: it starts
-    the bundled Rozetka sandbox, writes a temporary config and store, and runs the real daemon against them
-    while a scripted day plays out (orders arrive, the seller accepts and ships them through the outbox, the
-    carrier delivers, a buyer cancels), shown live order by order.
+    the bundled Rozetka and Chopni sandboxes, writes a temporary config (two accounts) and store, and runs the
+    real daemon against them while a scripted day plays out (orders arrive, the seller accepts or starts
+    processing them, ships and completes them through the outbox, the carrier delivers, a buyer cancels, an
+    order's goods are exchanged), shown live order by order, both marketplaces side by side.
 
-    After --cycles N cycles, or at Ctrl-C, it prints a summary and the commands to try next with the printed
-    config. Exits 0 when every command the demo queued was pushed, 1 otherwise."""
+    After --cycles N cycles, or at Ctrl-C, it prints a summary per account (with the e-mails Chopni sent to
+    buyers against the status changes pushed) and the commands to try next with the printed config. Exits 0
+    when every command the demo queued was pushed, 1 otherwise."""
     configure_logging(c.log_level or "warning", c.log_format)  # warnings only: the table stays readable
     options = Options(cycles=cycles, store_url=store_url, speed=speed, seed=seed)
     live_mode = out.is_terminal
@@ -76,13 +80,15 @@ def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float
 def _header(demo: Demo, options: Options) -> None:
     p = lambda text: out.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     length = f"{options.cycles} cycles" if options.cycles else "until Ctrl-C"
-    p(f"connector demo: the real daemon against the bundled Rozetka sandbox (seed {options.seed}, {length}, "
-      f"{options.speed:g} s a cycle)")
+    p(f"connector demo: the real daemon against the bundled Rozetka and Chopni sandboxes (seed {options.seed}, "
+      f"{length}, {options.speed:g} s a cycle)")
     p(f"  config   {demo.config_path}")
-    p(f"  sandbox  {demo.sandbox.url}  (seller {demo.settings.accounts[0].username}, password in "
-      f"${PASSWORD_ENV})")
+    urls = {ACCOUNT: demo.sandbox.url, CHOPNI_ACCOUNT: demo.chopni.url}
+    for account in ACCOUNTS:
+        p(f"  sandbox  {account.title + ' ' + urls[account.name]:<30}  (account {account.name}, seller "
+          f"{account.login}, password in ${account.password_env})")
     p(f"  store    {demo.store.safe_url}")
-    p(f"  daemon   account {ACCOUNT}: pull every {options.pull_every:g} s, "
+    p(f"  daemon   accounts {', '.join(a.name for a in ACCOUNTS)}: pull every {options.pull_every:g} s, "
       f"push every {options.push_every:g} s"
       + (f", health {demo.health_url}/healthz" if demo.health_url else ""))
 
@@ -100,27 +106,29 @@ def _commands(snap: Snapshot) -> str:
 def _line(snap: Snapshot, events: list[str], cycles: int | None) -> str:
     """One cycle on one line, for logs and pipes."""
     of = f"/{cycles}" if cycles else ""
-    return (f"cycle {snap.cycle}{of}: {len(snap.rows)} orders ({_counts(snap.by_status)}); "
-            f"commands {_commands(snap)}" + (f" | {'; '.join(events)}" if events else ""))
+    orders = "; ".join(f"{a.title} {len(snap.rows_of(a.name))} orders ({_counts(snap.by_status_of(a.name))})"
+                       for a in ACCOUNTS)
+    return (f"cycle {snap.cycle}{of}: {orders}; commands {_commands(snap)}"
+            + (f" | {'; '.join(events)}" if events else ""))
 
 
 def _render(snap: Snapshot, events: list[str], cycles: int | None, width: int) -> Group:
     rows = snap.rows[-TABLE_ROWS:]
     hidden = len(snap.rows) - len(rows)
-    table = Table(title=f"{ACCOUNT}: {len(snap.rows)} orders in the store"
-                  + (f" (the newest {len(rows)} shown)" if hidden else ""), title_justify="left",
+    per_account = ", ".join(f"{a.title} {len(snap.rows_of(a.name))}" for a in ACCOUNTS)
+    table = Table(title=f"{len(snap.rows)} orders in the store ({per_account})"
+                  + (f", the newest {len(rows)} shown" if hidden else ""), title_justify="left",
                   box=box.SIMPLE_HEAD)
-    # Fixed widths for what must stay whole; the two long text columns share the rest and end in "…".
-    fixed = {"order": 9, "status": 16, "TTN": 14, "pending commands": 19}
-    rest = max(24, width - sum(fixed.values()) - 20)
-    widths = fixed | {"Rozetka status": min(36, rest * 2 // 5), "last change": rest - min(36, rest * 2 // 5)}
-    for col in ("order", "status", "Rozetka status", "TTN", "pending commands", "last change"):
-        table.add_column(col, width=widths[col], no_wrap=True, overflow="ellipsis")
+    widths = _widths(width)
+    for col, w in widths.items():
+        table.add_column(col, width=w, no_wrap=True, overflow="ellipsis")
     for r in rows:
         style = STATUS_STYLE.get(r.status, "")
-        table.add_row(r.external_id, Text(r.status + (" ⚑" if r.needs_review else ""), style=style),
-                      f"{r.marketplace_status} {r.marketplace_label}", r.ttn,
-                      Text(", ".join(r.pending), style="yellow"), r.last_change)
+        cells = {"market": r.marketplace, "order": r.external_id,
+                 "status": Text(r.status + (" ⚑" if r.needs_review else ""), style=style),
+                 "marketplace status": r.marketplace_short, "TTN": r.ttn,
+                 "pending commands": Text(", ".join(r.pending), style="yellow"), "last change": r.last_change}
+        table.add_row(*(cells[col] for col in widths))
     of = f"/{cycles}" if cycles else ""
     footer = Text.from_markup(
         f"cycle [bold]{snap.cycle}{of}[/]  ·  pushes done [bold green]{snap.commands['done']}[/]"
@@ -133,6 +141,29 @@ def _render(snap: Snapshot, events: list[str], cycles: int | None, width: int) -
     return Group(table, footer, narration)
 
 
+def _widths(width: int) -> dict[str, int]:
+    """The table's columns and their widths for a terminal ``width`` wide. What must stay whole has a fixed width;
+    the marketplace's status takes the rest (ending in "…"), shared with the last change when there is room for
+    it. On a narrow terminal the last change, then the pending commands, are left out rather than squeezed."""
+    widths = {"market": 7, "order": 9, "status": 16, "marketplace status": 0, "TTN": 14}
+
+    def room(extra: dict[str, int]) -> int:  # what is left for the flexible columns: 3 a column, 1 an edge
+        cols = widths | extra
+        return width - 3 * len(cols) - 1 - sum(cols.values())
+
+    if room({"pending commands": 19}) >= 14:
+        widths["pending commands"] = 19
+        if room({"last change": 0}) >= 14 + 16:
+            widths["last change"] = 0
+    rest = max(14, room({}))
+    if "last change" in widths:
+        widths["marketplace status"] = max(14, min(36, rest * 2 // 5))
+        widths["last change"] = rest - widths["marketplace status"]
+    else:
+        widths["marketplace status"] = rest
+    return widths
+
+
 def _print_summary(s: Summary, caught_up: bool, live_mode: bool) -> None:
     p = lambda text="": out.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     p()
@@ -140,21 +171,40 @@ def _print_summary(s: Summary, caught_up: bool, live_mode: bool) -> None:
     p(f"demo {how} {s.cycles} cycle(s) in {s.elapsed:.1f} s")
     snap = s.snapshot
     p(f"orders by canonical status: {_counts(snap.by_status)}")
-    if not live_mode:  # on a terminal the live table is still on the screen
-        for r in snap.rows:
-            p(f"  {r.external_id}  {r.status:<16} Rozetka {r.marketplace_status} {r.marketplace_label}"
-              + (f"  TTN {r.ttn}" if r.ttn else ""))
+    for a in s.accounts:
+        title, name = a.account.title, a.account.name
+        p(f"{name} ({title}): {a.orders} orders: {_counts(a.by_status)}")
+        if not live_mode:  # on a terminal the live table is still on the screen
+            for r in snap.rows_of(name):
+                p(f"  {r.external_id:<9}  {r.status:<16} {title} {r.marketplace_text}"
+                  + (f"  TTN {r.ttn}" if r.ttn else ""))
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.by_kind.items()))
     p(f"commands the demo queued: {s.queued} ({kinds or 'none'}): {snap.commands['done']} done, "
       f"{snap.commands['failed']} failed" + (f", {snap.pending} unfinished" if snap.pending else ""))
+    for a in s.accounts:
+        c = a.commands
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(a.by_kind.items()))
+        unfinished = c["pending"] + c["in_progress"]
+        p(f"  {a.account.name}: {a.queued} ({kinds or 'none'}): {c['done']} done, {c['failed']} failed"
+          + (f", {unfinished} unfinished" if unfinished else ""))
     for failure in s.failures:
         out.print(f"  [red]{escape(failure)}[/]", highlight=False, soft_wrap=True)
-    if s.out_of_sync:
-        p("the store has not caught up with Rozetka on: " + "; ".join(s.out_of_sync))
-    elif caught_up:
-        p(f"the store agrees with Rozetka on all {len(snap.rows)} orders")
+    if s.emails_sent is not None:
+        verdict = "nothing was sent twice" if s.nothing_sent_twice else "they differ"
+        line = (f"Chopni e-mailed its buyers {s.emails_sent} time(s) for the {s.pushed_changes} status "
+                f"change(s) the daemon pushed: {verdict}")
+        if s.nothing_sent_twice:
+            p(line)
+        else:
+            out.print(f"[red]{escape(line)}[/]", highlight=False, soft_wrap=True)
+    for a in s.accounts:
+        title = a.account.title
+        if a.out_of_sync:
+            p(f"the store has not caught up with {title} on: " + "; ".join(a.out_of_sync))
+        elif caught_up:
+            p(f"the store agrees with {title} on all {a.orders} orders")
     p()
-    p(f"try next, with the demo's config (the sandbox is gone; the store keeps the day, {s.store_url}):")
+    p(f"try next, with the demo's config (the sandboxes are gone; the store keeps the day, {s.store_url}):")
     for line in s.try_next():
         p(f"  {line}")
     if not s.ok:

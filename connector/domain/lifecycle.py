@@ -130,10 +130,12 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.ACCEPTED: frozenset({Status.PROCESSING, Status.READY_TO_SHIP, Status.CANCELLED}),
     Status.PROCESSING: frozenset({Status.READY_TO_SHIP, Status.SHIPPED, Status.CANCELLED}),
     Status.READY_TO_SHIP: frozenset({Status.SHIPPED, Status.CANCELLED}),
-    Status.SHIPPED: frozenset({Status.READY_FOR_PICKUP, Status.DELIVERED, Status.DELIVERY_FAILED}),
-    Status.READY_FOR_PICKUP: frozenset({Status.DELIVERED, Status.DELIVERY_FAILED}),
+    # Marketplaces without a "delivered" status (Chopni; Rozetka's 5 → 6) close the order straight from transit.
+    Status.SHIPPED: frozenset({Status.READY_FOR_PICKUP, Status.DELIVERED, Status.DELIVERY_FAILED, Status.COMPLETED}),
+    Status.READY_FOR_PICKUP: frozenset({Status.DELIVERED, Status.DELIVERY_FAILED, Status.COMPLETED}),
     Status.DELIVERED: frozenset({Status.COMPLETED, Status.RETURN_REQUESTED}),
-    Status.COMPLETED: frozenset({Status.RETURN_REQUESTED}),
+    # Chopni's manual refunds or exchanges a completed order in one step, without a recorded return.
+    Status.COMPLETED: frozenset({Status.RETURN_REQUESTED, Status.REFUNDED, Status.EXCHANGED}),
     Status.DELIVERY_FAILED: frozenset({Status.RETURNED}),
     Status.RETURN_REQUESTED: frozenset({Status.RETURNED}),
     Status.RETURNED: frozenset({Status.REFUNDED, Status.EXCHANGED}),

@@ -1,4 +1,4 @@
-"""`connector demo` end to end: the sandbox, a written config, a migrated store and the real daemon."""
+"""`connector demo` end to end: both sandboxes, a written config, a migrated store and the real daemon."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import yaml
 from sqlmodel import Session, create_engine, select
 
 from connector.cli.app import main
-from connector.demo import PASSWORD_ENV
+from connector.demo import CHOPNI_PASSWORD_ENV, PASSWORD_ENV
 from connector.store.tables import CommandRow, OrderRow, StatusHistoryRow
 
 PASSWORD = "not-for-your-eyes-7f3a"
-ORDER_LINE = re.compile(r"^  (\d+)  (\w+)\s+Rozetka (\d+) .*?(?:  TTN (\d{14}))?$")
+ORDER_LINE = re.compile(r"^  (\d+)\s+(\w+)\s+(Rozetka|Chopni) (\S+) .*?(?:  TTN (\d+))?$")
 WITH_PARCEL = {"ready_to_ship", "shipped", "ready_for_pickup", "delivered", "completed"}
+EMAILS = re.compile(r"^Chopni e-mailed its buyers (\d+) time\(s\) for the (\d+) status change\(s\) the daemon "
+                    r"pushed: nothing was sent twice$", re.M)
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +26,7 @@ def fresh_process(monkeypatch, tmp_path):
     """No configuration anywhere, the demo's directory under tmp_path, a password the test can look for."""
     monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(CHOPNI_PASSWORD_ENV, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr("connector.demo.secrets.token_urlsafe", lambda _n: PASSWORD)
 
@@ -34,35 +37,70 @@ def demo(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_the_demo_plays_a_day_and_every_command_it_queued_is_pushed(capsys, tmp_path):
+def test_the_demo_plays_a_day_on_both_marketplaces_and_every_command_it_queued_is_pushed(capsys, tmp_path):
     code, out, err = demo(capsys, "--cycles", "8", "--speed", "0.5", "--seed", "3")
     assert code == 0, out + err
 
-    # the first lines name a real config file, with no secret in it
+    # the first lines name a real config file with both accounts, and no secret in it
     config = re.search(r"^  config   (\S+)$", out, re.M)
     assert config and out.index(config[0]) < 400
     data = yaml.safe_load(open(config[1], encoding="utf-8"))
-    assert data["accounts"][0] | {"base_url": None} == {
+    rozetka, chopni = data["accounts"]
+    assert rozetka | {"base_url": None} == {
         "name": "rozetka-demo", "marketplace": "rozetka", "base_url": None, "username": "demo@example.com",
         "password_env": PASSWORD_ENV}
+    assert chopni | {"base_url": None} == {
+        "name": "chopni-demo", "marketplace": "chopni", "base_url": None, "email": "demo-shop@example.com",
+        "password_env": CHOPNI_PASSWORD_ENV, "requests_per_second": 50}
+    assert rozetka["base_url"] != chopni["base_url"]
     assert data["daemon"]["health_port"] == 0 and data["store"]["url"].startswith(f"sqlite:///{tmp_path}")
     assert PASSWORD not in out + err + open(config[1], encoding="utf-8").read()
-    assert PASSWORD_ENV not in os.environ  # given back when the demo ends
+    assert PASSWORD_ENV not in os.environ and CHOPNI_PASSWORD_ENV not in os.environ  # given back at the end
 
-    # one plain line per cycle off a terminal
-    assert [int(n) for n in re.findall(r"^cycle (\d+)/8:", out, re.M)] == list(range(1, 9))
+    # one plain line per cycle off a terminal, with both marketplaces in it
+    cycles = re.findall(r"^cycle (\d+)/8: Rozetka \d+ orders \(.*\); Chopni \d+ orders \(", out, re.M)
+    assert [int(n) for n in cycles] == list(range(1, 9))
+    assert "Chopni: seller starts processing" in out and "Chopni: seller ships" in out
 
-    orders = {m[1]: (m[2], m[3], m[4]) for m in map(ORDER_LINE.match, out.splitlines()) if m}
-    statuses = [status for status, _, _ in orders.values()]
+    orders = {(m[3], m[1]): (m[2], m[4], m[5]) for m in map(ORDER_LINE.match, out.splitlines()) if m}
+    at = {name: {ext: v for (where, ext), v in orders.items() if where == name} for name in ("Rozetka", "Chopni")}
+    statuses = [status for status, _, _ in at["Rozetka"].values()]
     assert statuses.count("completed") >= 2
-    assert ("cancelled", "45", None) in orders.values()  # the buyer who changed their mind
-    shipped = [ttn for status, _, ttn in orders.values() if status in WITH_PARCEL]
-    assert len(shipped) >= 4 and all(shipped)
+    assert ("cancelled", "45", None) in at["Rozetka"].values()  # the buyer who changed their mind
+    shipped = [ttn for status, _, ttn in at["Rozetka"].values() if status in WITH_PARCEL]
+    assert len(shipped) >= 4 and all(ttn and len(ttn) == 14 for ttn in shipped)
+    # Chopni: every shipped or completed order carries its tracking number
+    assert {status for status, _, _ in at["Chopni"].values()} >= {"shipped", "completed", "exchanged"}
+    assert all(ttn for status, _, ttn in at["Chopni"].values() if status in ("shipped", "completed"))
 
     queued = re.search(r"^commands the demo queued: (\d+) \(.*\): (\d+) done, (\d+) failed$", out, re.M)
-    assert queued and int(queued[1]) >= 8 and queued[1] == queued[2] and queued[3] == "0"
-    assert f"the store agrees with Rozetka on all {len(orders)} orders" in out
-    assert f"connector -c {config[1]} orders" in out
+    assert queued and int(queued[1]) >= 12 and queued[1] == queued[2] and queued[3] == "0"
+    assert re.search(r"^  rozetka-demo: \d+ \(.*\): \d+ done, 0 failed$", out, re.M)
+    assert re.search(r"^  chopni-demo: \d+ \(.*start_processing.*\): \d+ done, 0 failed$", out, re.M)
+    assert f"the store agrees with Rozetka on all {len(at['Rozetka'])} orders" in out
+    assert f"the store agrees with Chopni on all {len(at['Chopni'])} orders" in out
+    assert f"connector -c {config[1]} orders" in out and "order show chopni-demo:" in out
+
+    # The store: Chopni orders the daemon moved on the seller's commands, by the manual's steps. (Not by actor:
+    # a pull that lands between a push and the push's own re-read records the change as the marketplace's.)
+    engine = create_engine(data["store"]["url"])
+    with Session(engine) as session:
+        moves = session.exec(select(StatusHistoryRow.from_status, StatusHistoryRow.to_status)
+                             .join(OrderRow, StatusHistoryRow.order_id == OrderRow.id)
+                             .where(OrderRow.account == "chopni-demo")).all()
+        commands = session.exec(select(CommandRow.kind, CommandRow.state).join(OrderRow)
+                                .where(OrderRow.account == "chopni-demo")).all()
+    engine.dispose()
+    steps = set(moves)
+    assert steps >= {("new", "processing"), ("processing", "shipped"), ("shipped", "completed"),
+                     ("completed", "exchanged")}
+    assert "accept" not in {kind for kind, _ in commands}  # Chopni has no acceptance step
+    assert {state for _, state in commands} == {"done"}
+
+    # Chopni e-mails the buyer for every history row: as many e-mails as status changes pushed, one per command
+    emails = EMAILS.search(out)
+    assert emails and emails[1] == emails[2]
+    assert int(emails[1]) == sum(1 for kind, _ in commands if kind != "message_buyer") >= 4
 
 
 def test_the_demo_writes_into_the_store_it_is_given_and_refuses_to_reuse_it(capsys, tmp_path):
@@ -76,7 +114,7 @@ def test_the_demo_writes_into_the_store_it_is_given_and_refuses_to_reuse_it(caps
         actors = {(h.order_id, h.actor) for h in session.exec(select(StatusHistoryRow))}
         commands = session.exec(select(CommandRow)).all()
     engine.dispose()
-    assert len(orders) >= 7 and {o.account for o in orders} == {"rozetka-demo"}
+    assert len(orders) >= 12 and {o.account for o in orders} == {"rozetka-demo", "chopni-demo"}
     assert all(any(order_id == o.id for order_id, _ in actors) for o in orders)  # every order has a history
     assert {actor for _, actor in actors} >= {"marketplace", "seller"}
     assert commands and {(c.requested_by, c.state) for c in commands} == {("demo", "done")}

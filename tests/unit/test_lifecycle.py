@@ -20,7 +20,7 @@ def test_every_status_has_an_entry_in_the_graph():
 def test_terminal_statuses_have_no_way_out_except_a_return_after_completion():
     for status in TERMINAL - {Status.COMPLETED}:
         assert TRANSITIONS[status] == frozenset()
-    assert TRANSITIONS[Status.COMPLETED] == {Status.RETURN_REQUESTED}
+    assert TRANSITIONS[Status.COMPLETED] == {Status.RETURN_REQUESTED, Status.REFUNDED, Status.EXCHANGED}
 
 
 def test_a_legal_step_is_applied():
