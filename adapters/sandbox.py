@@ -83,3 +83,23 @@ def apply_fault_rates(faults: Any, specs: list[str], parser: argparse.ArgumentPa
             faults.rate(kind.strip(), float(probability))
         except ValueError as exc:
             parser.error(f"--fault {spec}: {exc}")
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive as httpx expects, answering as nginx; every method goes to the subclass's
+    ``serve``."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+    timeout = 60  # an idle keep-alive connection is closed after a minute
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall between
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.serve()  # type: ignore[attr-defined]
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET  # noqa: N815
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""

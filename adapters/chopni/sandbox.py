@@ -46,13 +46,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from adapters.rozetka.sandbox import Faults as _SwitchBoard
-from adapters.sandbox import Sandbox, apply_fault_rates
+from adapters.sandbox import Sandbox, SandboxHandler, apply_fault_rates
 
 SOFIA = ZoneInfo("Europe/Sofia")  # the server's wall clock: every date on the wire is Sofia time (inferred)
 STORE_NAME = "Chopni"
@@ -1581,23 +1580,11 @@ NO_CACHE = [("Expires", "Thu, 19 Nov 1981 08:52:00 GMT"), ("Cache-Control", "no-
 
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "nginx"
-    sys_version = ""
-    timeout = 60
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._serve()
-
-    do_POST = do_HEAD = do_PUT = do_DELETE = do_GET  # noqa: N815
-
-    def _serve(self) -> None:
+class _Handler(SandboxHandler):
+    def serve(self) -> None:
         sandbox: ChopniSandbox = self.server.sandbox  # type: ignore[attr-defined]
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         request = Request(self.command, split.path, query.get("route", "common/home"), query,
                           _parse_form(raw, self.headers.get("Content-Type", "")),

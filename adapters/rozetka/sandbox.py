@@ -31,12 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import Sandbox, apply_fault_rates
+from adapters.sandbox import Sandbox, SandboxHandler, apply_fault_rates
 
 KYIV = ZoneInfo("Europe/Kyiv")
 STAMP = "%Y-%m-%d %H:%M:%S"  # every timestamp on the wire: Kyiv wall-clock time (reference §8)
@@ -889,23 +888,11 @@ HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<cen
 
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
-    server_version = "nginx"
-    sys_version = ""
-    timeout = 60  # an idle keep-alive connection is closed after a minute
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall between
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._serve()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
-
-    def _serve(self) -> None:
+class _Handler(SandboxHandler):
+    def serve(self) -> None:
         sandbox: RozetkaSandbox = self.server.sandbox  # type: ignore[attr-defined]
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         request = Request(self.command, split.path,
                           {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
                           _parse_body(raw, self.headers.get("Content-Type", "")),
