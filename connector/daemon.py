@@ -17,7 +17,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,11 +29,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from adapters.base import MarketplaceAdapter
 from connector.config import Settings
 from connector.domain import utcnow
-from connector.errors import AuthError, PermanentError, TransientError
-from connector.logs import get_logger
+from connector.errors import AuthError, PermanentError, TransientError, describe
+from connector.logs import get_logger, redact
 from connector.store import Store
 from connector.store.accounts import reclaim_dead_local_leases, resume, states
 from connector.store.tables import CommandRow
+from connector.sync import owner_id
 from connector.sync.cycle import build_adapters
 from connector.sync.pull import pull_account
 from connector.sync.push import push_due
@@ -83,7 +83,7 @@ class Daemon:
     def __init__(self, settings: Settings, store: Store, *, adapters: dict[str, MarketplaceAdapter] | None = None,
                  owner: str | None = None) -> None:
         self.settings, self.store = settings, store
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.owner = owner or owner_id()
         self.stop = threading.Event()
         self.metrics = Metrics()
         self.started_at = utcnow()
@@ -181,7 +181,7 @@ class Daemon:
             summary = pull_account(self.store, self.adapters[name], owner=self.owner, stop=self.stop)
         except Exception as exc:  # noqa: BLE001  (recorded on the account; the next run tries again)
             m.errors.labels(name, error_class(exc)).inc()
-            log.error("pull failed", account=name, error=str(exc))
+            log.error("pull failed", account=name, error=describe(exc))
         else:
             for outcome in ("created", "updated", "unchanged"):
                 m.orders.labels(name, outcome).inc(getattr(summary, outcome))
@@ -264,7 +264,7 @@ class Daemon:
                 pending = session.execute(sa.select(sa.func.count()).select_from(CommandRow)
                                           .where(CommandRow.state.in_(("pending", "in_progress")))).scalar()
         except Exception as exc:  # noqa: BLE001
-            report["store"], report["store_error"] = False, str(exc)
+            report["store"], report["store_error"] = False, describe(exc)
             return False, report
         self.metrics.outbox.set(pending)
         report["outbox_pending"] = pending
@@ -281,7 +281,7 @@ class Daemon:
             report["accounts"][name] = {
                 "ok": fresh and not paused,
                 "last_pull_ok_at": last_ok.isoformat() if last_ok else None,
-                "last_error": state.last_error if state else "",
+                "last_error": redact(state.last_error) if state else "",
                 "paused_until": state.paused_until.isoformat() if paused else None,
                 "paused_reason": state.paused_reason if paused else "",
             }

@@ -108,3 +108,12 @@ class ConflictError(PermanentError):
 
 class AuthError(RemoteError):
     pass
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of an error for logs and health reports. A database error's own text lists every bound
+    parameter (buyer names, phones); only the driver's message is kept."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        return f"{type(orig).__name__}: {str(orig).splitlines()[0] if str(orig) else ''}"
+    return str(exc) if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ def pulled(external_id: str = "248888186", status: Status = Status.NEW, *, code:
         created_at=T0,
         changed_at=T0 + timedelta(minutes=minutes),
         payment_status=kw.pop("payment_status", PaymentStatus.CASH_ON_DELIVERY),
-        buyer=Buyer("Test Buyer", "380000000000", "buyer@example.com"),
+        buyer=kw.pop("buyer", Buyer("Test Buyer", "380000000000", "buyer@example.com")),
         lines=kw.pop("lines", [OrderLine("12106", "38221768", "Test book", 1, Decimal(total))]),
         shipments=[Shipment("novaposhta", ttn)] if ttn else [],
         **kw,

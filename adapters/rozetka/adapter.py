@@ -20,7 +20,7 @@ log = get_logger(__name__)
 
 # What a pull asks Rozetka to embed: lines, delivery (TTN), payment, the status object and what may follow it.
 EXPAND = "user,delivery,delivery_service,purchases,payment,status_data,status_available,order_status_history"
-MAX_PAGES = 500  # 10,000 orders changed in one window is a runaway, not a busy day
+MAX_PAGES = 2000  # 40,000 orders changed in one window is a runaway, not a busy day
 MAX_STEPS = 8  # the longest walk is 1 → 26 → 61, plus re-reads after writes whose answer was lost
 
 
@@ -73,8 +73,11 @@ class RozetkaAdapter:
                     high = p.order.changed_at
             last = not orders or page_no >= int(meta.get("pageCount") or 1)
             if not last and page_no >= MAX_PAGES:
-                yield Page(pulled, notes=[f"stopped after {MAX_PAGES} pages; cursor kept, next run continues"])
-                return
+                yield Page(pulled)  # what was read is kept; the window was too big to finish, say so
+                raise PermanentError(f"Rozetka's change window holds more than {MAX_PAGES} pages of orders; the "
+                                     "scan stopped and the cursor was kept",
+                                     hint="pull a shorter window first: lower the account's lookback, or resync "
+                                          "orders one by one; then the scan can finish")
             if last:
                 # never past the scan's start: what changed while we scanned is read again next time
                 new_mark = min(high, started) if high else mark
@@ -156,6 +159,7 @@ class RozetkaAdapter:
                 failures += 1
                 if failures == 3:
                     raise
+                self.sleep(self.settle)  # a send that is slow on Rozetka's side may land yet: let it, then look
                 continue
             return PushResult(["message to the buyer"], [], "")
 

@@ -17,7 +17,7 @@ def normalise_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"not a database URL: {url!r}", path="store.url",
+        raise ConfigError("not a database URL", path="store.url",
                           hint="e.g. sqlite:///connector.db or postgresql://user@host/db") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")

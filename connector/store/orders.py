@@ -112,8 +112,12 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
         if pulled.needs_review and pulled.marketplace_status.code != row.marketplace_status:
             order.needs_review, order.review_reason = True, pulled.review_reason  # the mapping flags this status
         # The marketplace owns these fields: its newest word replaces ours.
+        known = order.buyer
         for name in _OWNED_BY_MARKETPLACE:
             setattr(order, name, getattr(pulled, name))
+        # a read that does not show the buyer (Chopni's order page alone) keeps what an earlier read knew
+        order.buyer = Buyer(order.buyer.name or known.name, order.buyer.phone or known.phone,
+                            order.buyer.email or known.email)
         order.cancel_reason = pulled.cancel_reason if order.status is Status.CANCELLED else None
         _replace_lines(session, row.id, pulled.lines, existing=_lines(session, row.id))
         _merge_shipments(session, row.id, pulled.shipments, now)
@@ -159,8 +163,18 @@ def keep_unparsed(session: Session, key: OrderKey, raw: RawPayload, problem: str
 _OWNED_BY_MARKETPLACE = ("currency", "total", "changed_at", "payment_status", "buyer")
 
 
+def _fit(model, values: dict) -> dict:
+    """Cut text to its column's length: a marketplace's overlong name must not fail a whole page."""
+    table = model.__table__
+    for key, value in values.items():
+        length = getattr(table.c[key].type, "length", None) if key in table.c else None
+        if length and isinstance(value, str) and len(value) > length:
+            values[key] = value[: length - 1] + "…"
+    return values
+
+
 def _order_columns(order: Order) -> dict:
-    return {
+    return _fit(OrderRow, {
         "marketplace": order.key.marketplace,
         "account": order.key.account,
         "external_id": order.key.external_id,
@@ -179,8 +193,8 @@ def _order_columns(order: Order) -> dict:
         "changed_at": order.changed_at,
         "status_changed_at": order.status_changed_at,
         "needs_review": order.needs_review,
-        "review_reason": order.review_reason[:500],
-    }
+        "review_reason": order.review_reason,
+    })
 
 
 def to_domain(row: OrderRow) -> Order:
@@ -215,8 +229,9 @@ def _replace_lines(session: Session, order_id: int, lines: list[OrderLine],
     if existing:
         session.execute(sa.delete(OrderLineRow).where(OrderLineRow.order_id == order_id))
     session.add_all(
-        OrderLineRow(order_id=order_id, position=i, sku=line.sku, marketplace_item_id=line.marketplace_item_id,
-                     name=line.name, quantity=line.quantity, unit_price=line.unit_price)
+        OrderLineRow(**_fit(OrderLineRow, {"order_id": order_id, "position": i, "sku": line.sku,
+                                           "marketplace_item_id": line.marketplace_item_id, "name": line.name,
+                                           "quantity": line.quantity, "unit_price": line.unit_price}))
         for i, line in enumerate(lines)
     )
 
@@ -229,10 +244,10 @@ def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment],
     for s in shipments:
         if s.ttn and s.ttn not in known:
             known.add(s.ttn)
-            session.add(ShipmentRow(order_id=order_id, carrier=s.carrier, ttn=s.ttn, status=s.status.value,
-                                    carrier_status_code=s.carrier_status_code,
-                                    carrier_status_text=s.carrier_status_text,
-                                    carrier_updated_at=s.carrier_updated_at, created_at=now))
+            session.add(ShipmentRow(**_fit(ShipmentRow, {
+                "order_id": order_id, "carrier": s.carrier, "ttn": s.ttn, "status": s.status.value,
+                "carrier_status_code": s.carrier_status_code, "carrier_status_text": s.carrier_status_text,
+                "carrier_updated_at": s.carrier_updated_at, "created_at": now})))
 
 
 def _add_event(session: Session, order_id: int, event: StatusEvent) -> None:

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from adapters.base import MarketplaceAdapter
 from adapters.factory import build_adapter
 from connector.config import Settings
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, describe
 from connector.logs import get_logger
 from connector.store import Store
+from connector.sync import owner_id
 from connector.sync.pull import PullSummary, pull_account
 from connector.sync.push import PushSummary, push_due
 
@@ -47,10 +48,11 @@ def build_adapters(settings: Settings, accounts: list[str] | None = None, *,
     return adapters, errors
 
 
-def run_cycle(store: Store, adapters: dict[str, MarketplaceAdapter], *, owner: str = "cli",
+def run_cycle(store: Store, adapters: dict[str, MarketplaceAdapter], *, owner: str | None = None,
               stop: threading.Event | None = None,
               on_page: Callable[[str, PullSummary], None] | None = None) -> CycleResult:
     result = CycleResult()
+    owner = owner or owner_id()
     for name, adapter in adapters.items():
         if stop is not None and stop.is_set():
             break
@@ -58,7 +60,7 @@ def run_cycle(store: Store, adapters: dict[str, MarketplaceAdapter], *, owner: s
             result.pulls[name] = pull_account(store, adapter, owner=owner, stop=stop,
                                               on_page=(lambda s, n=name: on_page(n, s)) if on_page else None)
         except Exception as exc:  # noqa: BLE001  (one account's failure never stops the others)
-            result.errors[name] = str(exc)
-            log.error("pull failed", account=name, error=str(exc))
+            result.errors[name] = describe(exc)
+            log.error("pull failed", account=name, error=describe(exc))
     result.push = push_due(store, adapters, owner, stop=stop)
     return result

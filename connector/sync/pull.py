@@ -13,12 +13,13 @@ from datetime import timedelta
 
 from adapters.base import MarketplaceAdapter, Page
 from connector.domain import OrderKey, Outcome, Status, utcnow
-from connector.errors import AuthError, StoreError
+from connector.errors import AuthError, StoreError, describe
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
 from connector.store.accounts import acquire, pause, paused_accounts, record_run, release
 from connector.store.cursors import read_cursor, write_cursor
 from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, upsert_pulled
+from connector.sync import owner_id
 
 log = get_logger(__name__)
 
@@ -51,13 +52,13 @@ class PullSummary:
         return [f"unparsed {x}" for x in self.unparsed] + [f"unmapped status {x}" for x in self.unmapped]
 
 
-def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str = "cli",
+def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None = None,
                  stop: threading.Event | None = None, lease: timedelta = LEASE,
                  on_page: Callable[[PullSummary], None] | None = None) -> PullSummary:
     """Pull one account under its lease. Raises what the adapter raises, after recording it on the account (an
     auth failure also pauses the account); a paused or leased-elsewhere account is skipped and says why."""
     summary = PullSummary(adapter.account)
-    account = adapter.account
+    account, owner = adapter.account, owner or owner_id()
     with bound_contextvars(account=account, job="pull"):
         with store.transaction() as session:
             if account in paused_accounts(session):
@@ -87,7 +88,7 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str = "cli
             raise
         except Exception as exc:
             with store.transaction() as session:
-                record_run(session, account, ok=False, error=str(exc))
+                record_run(session, account, ok=False, error=describe(exc))
             raise
         else:
             if not (stop is not None and stop.is_set()):  # a scan cut short by a shutdown is not a good pull

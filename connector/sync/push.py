@@ -21,7 +21,14 @@ import sqlalchemy as sa
 
 from adapters.base import MarketplaceAdapter
 from connector.domain import Actor, Status, build_command, utcnow
-from connector.errors import AuthError, CommandInvalid, ConflictError, PermanentError, TransientError
+from connector.errors import (
+    AuthError,
+    CommandInvalid,
+    ConflictError,
+    PermanentError,
+    TransientError,
+    describe,
+)
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
 from connector.store.accounts import pause, paused_accounts
@@ -58,28 +65,27 @@ def retry_after(attempts: int) -> timedelta:
 
 def push_due(store: Store, adapters: Mapping[str, MarketplaceAdapter], owner: str, *,
              stop: threading.Event | None = None, limit: int = 20) -> PushSummary:
-    """One pass over the due commands of the accounts in ``adapters``; returns what happened to each."""
+    """Up to ``limit`` due commands of the accounts in ``adapters``, one lease at a time (a batch leased at once
+    could outlive its lease while it waits its turn, and be pushed again elsewhere); returns what happened."""
     summary = PushSummary()
-    with store.transaction() as session:
-        paused = paused_accounts(session)
-        leased = lease_due(session, owner, ttl=LEASE, accounts=set(adapters) - paused, limit=limit)
-    for i, command in enumerate(leased):
+    for _ in range(limit):
         if stop is not None and stop.is_set():
-            _give_back(store, leased[i:], owner)  # shutting down: the rest go back untouched
             break
-        if command.account in summary.paused:
-            _give_back(store, [command], owner)  # its account was paused a moment ago
-            continue
+        with store.transaction() as session:
+            accounts = set(adapters) - paused_accounts(session) - summary.paused
+            leased = lease_due(session, owner, ttl=LEASE, accounts=accounts, limit=1)
+        if not leased:
+            break
+        command = leased[0]
         with bound_contextvars(account=command.account, order=command.external_id, command=command.id,
                                job="push"):
+            if command.attempts > MAX_ATTEMPTS:  # it kept killing its pushers: stop taking it
+                _failed(store, command, owner, f"gave up after {command.attempts - 1} attempts that never finished",
+                        "each attempt ended without an outcome (a crash?); `connector outbox retry ID` tries again",
+                        summary)
+                continue
             _push_one(store, adapters[command.account], command, owner, summary)
     return summary
-
-
-def _give_back(store: Store, commands: list[Leased], owner: str) -> None:
-    with store.transaction() as session:
-        for command in commands:
-            finish(session, command.id, owner, state="pending", refund_attempt=True, next_attempt_at=utcnow())
 
 
 def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: str, summary: PushSummary) -> None:
@@ -112,7 +118,7 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
         summary.outcomes.append((leased.account, "paused"))
     except Exception as exc:  # noqa: BLE001  (transient, or a bug: either way the command must not be lost)
         transient = isinstance(exc, TransientError)
-        message = exc.message if transient else f"{type(exc).__name__}: {exc}"
+        message = exc.message if transient else describe(exc)
         if not transient:
             log.exception("push failed unexpectedly; will retry")
         if leased.attempts >= MAX_ATTEMPTS:
@@ -127,7 +133,9 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
     else:
         text = "; ".join(result.sent + result.skipped) or "nothing to do"
         with store.transaction() as session:
-            finish(session, leased.id, owner, state="done", result=text)
+            held = finish(session, leased.id, owner, state="done", result=text)
+        if not held:
+            log.warning("pushed, but the lease had run out: another daemon may hold the command now", result=text)
         summary.done.append(leased.id)
         summary.outcomes.append((leased.account, "done"))
         log.info("pushed", command_kind=leased.kind, result=text)

@@ -194,3 +194,16 @@ def test_a_buyer_message_is_sent_once_even_if_the_push_is_retried(sandbox):
     a = adapter(sandbox)
     first, again = a.push(message, str(order_id)), a.push(message, str(order_id))
     assert first.sent == ["message to the buyer"] and again.sent == [] and len(sandbox.messages_sent) == 1
+
+
+def test_a_window_too_big_to_finish_fails_loudly_and_keeps_what_was_read(store, sandbox, monkeypatch):
+    from adapters.rozetka import adapter as rozetka_adapter
+    from connector.errors import PermanentError
+    from connector.store.tables import AccountStateRow
+    monkeypatch.setattr(rozetka_adapter, "MAX_PAGES", 2)
+    with pytest.raises(PermanentError, match="more than 2 pages"):
+        pull_account(store, adapter(sandbox))
+    with store.transaction() as session:
+        assert read_cursor(session, "rozetka-main", "orders") is None
+        state = session.get(AccountStateRow, "rozetka-main")
+    assert len(stored(store)) == 40 and "more than 2 pages" in state.last_error and state.failures == 1

@@ -574,3 +574,24 @@ def test_a_restarted_daemon_takes_over_the_leases_of_a_dead_one_on_the_same_host
         owners = {r.account: r.lease_owner for r in session.exec(select(AccountStateRow))}
     assert freed == ["account_state:acc"]
     assert owners == {"acc": "", "other": "host-a:4343:y", "far": "host-b:4242:z"}
+
+
+def test_a_command_that_keeps_killing_its_pushers_is_failed_without_another_try(store):
+    """Attempts are counted when a command is taken; one that never finishes cannot loop forever."""
+    from connector.sync.push import MAX_ATTEMPTS
+    from connector.store.tables import CommandRow as C
+    command_id = queue(store, make_order(store), "accept", {})
+    with store.transaction() as session:
+        session.get(C, command_id).attempts = MAX_ATTEMPTS  # every earlier taker died mid-push
+    adapter = FakeAdapter()
+    summary = push_due(store, {MAIN: adapter}, "daemon-b")
+    with store.transaction() as session:
+        row = session.get(C, command_id)
+    assert summary.failed == [command_id] and row.state == "failed" and "never finished" in row.last_error
+    assert adapter.pushed == []
+
+
+def test_lease_owners_are_unique_per_process_run():
+    from connector.sync import owner_id
+    a, b = owner_id(), owner_id()
+    assert a != b and a.split(":")[1] == b.split(":")[1]  # same host and pid, different runs

@@ -199,3 +199,32 @@ def test_every_pulled_status_change_lands_in_history_and_the_status_never_regres
     with store.transaction() as session:
         assert count(session, StatusHistoryRow) == changes
     assert previous is not None
+
+
+def test_an_overlong_marketplace_value_is_cut_to_its_column_not_a_failed_page(store):
+    from connector.domain import Buyer
+    order = pulled(buyer=Buyer("B" * 400, "380000000000", "b@example.com"))
+    put(store, order)
+    with store.transaction() as session:
+        row = session.exec(select(OrderRow)).one()
+    assert len(row.buyer_name) == 255 and row.buyer_name.endswith("…")
+
+
+def test_a_read_that_does_not_show_the_buyer_keeps_what_was_known(store):
+    from connector.domain import Buyer
+    put(store, pulled())
+    put(store, pulled(status=Status.ACCEPTED, code="26", minutes=1, buyer=Buyer("", "", "")))
+    with store.transaction() as session:
+        row = session.exec(select(OrderRow)).one()
+    assert (row.status, row.buyer_phone, row.buyer_email) == ("accepted", "380000000000", "buyer@example.com")
+
+
+def test_a_database_error_is_described_without_its_parameters():
+    from connector.errors import describe
+
+    class Orig(Exception):
+        pass
+
+    error = sa.exc.DataError("INSERT ... %(buyer_phone)s", {"buyer_phone": "380671234567"},
+                             Orig("value too long for type character varying(255)\nDETAIL: ..."))
+    assert describe(error) == "Orig: value too long for type character varying(255)"
