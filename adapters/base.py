@@ -118,3 +118,20 @@ def transport_error(exc: httpx.TransportError, what: str) -> TransientError:
     return TransientError(f"{what}: {type(exc).__name__}: {exc or 'no detail'}",
                           delivered=not isinstance(exc, _UNDELIVERED),
                           hint="retried with backoff; if it persists, check the network and base_url")
+
+
+def raise_for_overload(response: httpx.Response, what: str) -> None:
+    """HTTP 429 (not processed: safe to re-send, after ``Retry-After``) and 5xx (may have been processed) are
+    transient; the rest is the caller's to read."""
+    if response.status_code == 429:
+        raise TransientError(f"{what}: rate limited (HTTP 429)", status=429, delivered=False,
+                             retry_after=_retry_after(response.headers.get("retry-after")))
+    if response.status_code >= 500:
+        raise TransientError(f"{what}: HTTP {response.status_code}", status=response.status_code)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date: fall back to our own backoff

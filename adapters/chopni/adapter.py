@@ -86,7 +86,7 @@ class ChopniAdapter:
     def _in_play(self, row: dict[str, Any], now: datetime) -> bool:
         """Not finished, or finished recently enough to change again (a return, a refund)."""
         rule = self.vocabulary.rule(str(row.get("suborder_status", "")).casefold())
-        created = mapper._when(row.get("date_added")) or mapper._when(row.get("date_created"))
+        created = mapper.panel_time(row.get("date_added")) or mapper.panel_time(row.get("date_created"))
         finished = rule.status.value in ("completed", "cancelled", "refunded", "exchanged")
         return not finished or created is None or now - created <= self.recent
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from lxml import html as lxml_html
 
-from adapters.base import HttpPolicy, transport_error
+from adapters.base import HttpPolicy, raise_for_overload, transport_error
 from connector.errors import AuthError, PermanentError, TransientError
 from connector.logs import get_logger
 
@@ -178,12 +178,7 @@ class ChopniClient:
                 response = self._http.request(method, "/index.php", params=params, data=data, headers=headers)
             except httpx.TransportError as exc:
                 raise transport_error(exc, f"Chopni {method} {params.get('route')}") from exc
-        if response.status_code == 429:
-            raise TransientError(f"Chopni {params.get('route')}: rate limited (HTTP 429)", status=429,
-                                 delivered=False, retry_after=_seconds(response.headers.get("retry-after")))
-        if response.status_code >= 500:
-            raise TransientError(f"Chopni {params.get('route')}: HTTP {response.status_code}",
-                                 status=response.status_code)
+        raise_for_overload(response, f"Chopni {params.get('route')}")
         return response
 
 
@@ -217,12 +212,6 @@ def _alert(page: str) -> str:
         return ""
     return " ".join(alerts[0].text_content().split()) if alerts else ""
 
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def dumps(row: dict[str, Any], page: str) -> str:

@@ -48,7 +48,8 @@ def tracking(comment: str) -> tuple[str, str] | None:
     return carrier, "".join(match.group(1).split())
 
 
-def _when(value: str | None) -> datetime | None:
+def panel_time(value: str | None) -> datetime | None:
+    """The panel's Sofia wall-clock times (``YYYY-MM-DD HH:MM:SS`` or a d/m/Y date) → UTC; None if unreadable."""
     if not value:
         return None
     for fmt in ("%Y-%m-%d %H:%M:%S", "%d/%m/%Y"):
@@ -73,7 +74,7 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
     name, comment = current_status(row, page)
     rule = vocabulary.rule_with_comment(name.casefold(), comment)
     marketplace = page.marketplace_status.strip()
-    created = _when(row.get("date_added")) or _when(page.date_added)
+    created = panel_time(row.get("date_added")) or panel_time(page.date_added)
     if created is None:
         raise PayloadError(f"Chopni order {page.order_id}: no readable order date")
     shipments = []

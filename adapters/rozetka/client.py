@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import HttpPolicy, transport_error
+from adapters.base import HttpPolicy, raise_for_overload, transport_error
 from adapters.rozetka import errors
 from connector.errors import AuthError, PermanentError, RemoteError, TransientError
 from connector.logs import get_logger
@@ -129,11 +129,7 @@ class RozetkaClient:
             raise transport_error(exc, f"Rozetka {what}") from exc
         if response.status_code == 401 and not during_login:
             raise _StaleToken()
-        if response.status_code == 429:
-            raise TransientError(f"Rozetka {what}: rate limited (HTTP 429)", status=429, delivered=False,
-                                 retry_after=_seconds(response.headers.get("Retry-After")))
-        if response.status_code >= 500:
-            raise TransientError(f"Rozetka {what}: HTTP {response.status_code}", status=response.status_code)
+        raise_for_overload(response, f"Rozetka {what}")
         try:
             body = response.json()
         except ValueError:
@@ -161,12 +157,6 @@ class RozetkaClient:
             return TransientError(text, code=code, details=details, status=status, hint=hint)
         return PermanentError(text, code=code, details=details, status=status, hint=hint)
 
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: fall back to our own backoff
 
 
 def _flatten(details: Any) -> str:
