@@ -7,8 +7,10 @@ A sandbox subclasses ``Sandbox`` and names its request handler; the handler reac
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
@@ -73,6 +75,82 @@ class Sandbox:
         finally:
             self.stop()
         return 0
+
+
+@dataclass
+class Fault:
+    kind: str
+    options: dict[str, Any]
+    remaining: int = 0  # count-based faults
+    probability: float = 0.0  # rate-based faults
+
+    def matches(self, method: str, path: str, default_path: str = "") -> bool:
+        return path.startswith(self.options.get("path", default_path)) and \
+            self.options.get("method", method) == method
+
+
+class FaultSwitches:
+    """Fault switches: count-based for deterministic tests, probabilities (seeded) for demos. A sandbox subclasses
+    it, names its ``kinds`` and documents them. ``path=`` limits a fault to requests whose path starts with it,
+    ``method=`` to one HTTP method; ``status=`` picks a server error's code.
+
+    The switches keep their own lock: they are drawn before a sandbox's state lock is taken, so a slow answer never
+    holds it.
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset()
+    default_paths: ClassVar[dict[str, str]] = {}  # kind → the path it applies to unless ``path=`` says otherwise
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._next: list[Fault] = []
+        self._rates: list[Fault] = []
+
+    def _check(self, kind: str) -> None:
+        if kind not in self.kinds:
+            raise ValueError(f"unknown fault {kind!r}; one of: {', '.join(sorted(self.kinds))}")
+
+    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options
+
+    def next(self, kind: str, times: int = 1, **options: Any) -> None:
+        """The next ``times`` requests (matching ``path=`` if given) get the fault."""
+        self._check(kind)
+        with self._lock:
+            self._next.append(Fault(kind, self._options(options), remaining=times))
+
+    def rate(self, kind: str, probability: float, **options: Any) -> None:
+        """Every request (matching ``path=`` if given) gets the fault with this probability."""
+        self._check(kind)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"a probability is between 0 and 1, not {probability}")
+        with self._lock:
+            self._rates.append(Fault(kind, self._options(options), probability=probability))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._next.clear()
+            self._rates.clear()
+
+    def draw(self, method: str, path: str) -> Fault | None:
+        """The fault this request gets, if any: queued faults first, in the order they were set, then rates."""
+        with self._lock:
+            for fault in self._next:
+                if fault.matches(method, path, self.default_paths.get(fault.kind, "")):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._next.remove(fault)
+                    return fault
+            for fault in self._rates:
+                if fault.matches(method, path, self.default_paths.get(fault.kind, "")) and \
+                        self._rng.random() < fault.probability:
+                    return fault
+            return None
+
+    def pick_status(self, options: dict[str, Any]) -> int:
+        with self._lock:
+            return int(options.get("status") or self._rng.choice((500, 502, 503)))
 
 
 def apply_fault_rates(faults: Any, specs: list[str], parser: argparse.ArgumentParser) -> None:

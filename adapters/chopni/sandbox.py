@@ -50,8 +50,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.rozetka.sandbox import Faults as _SwitchBoard
-from adapters.sandbox import Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
 
 SOFIA = ZoneInfo("Europe/Sofia")  # the server's wall clock: every date on the wire is Sofia time (inferred)
 STORE_NAME = "Chopni"
@@ -186,8 +185,8 @@ def like(pattern: str) -> re.Pattern[str]:
 
 # -- faults ---------------------------------------------------------------------------------------------------------
 
-class Faults(_SwitchBoard):
-    """The Rozetka sandbox's fault switches (``next``/``rate``/``clear``), for a site whose only path is index.php.
+class Faults(FaultSwitches):
+    """The Chopni sandbox's fault switches, for a site whose only path is index.php.
 
     Kinds: ``server_error`` (HTTP 500/502/503 with nginx's HTML; ``status=`` picks one), ``rate_limit`` (HTTP 429,
     ``Retry-After: retry_after``), ``slow`` (answers after ``seconds``), ``reset`` (the connection closes with no
@@ -197,18 +196,10 @@ class Faults(_SwitchBoard):
     or ``"index.php?route=…"``), ``method=`` to one HTTP method.
     """
 
-    def next(self, kind: str, times: int = 1, **options: Any) -> None:
-        _check_kind(kind)
-        super().next(kind, times, **_route_option(options))
+    kinds = FAULT_KINDS
 
-    def rate(self, kind: str, probability: float, **options: Any) -> None:
-        _check_kind(kind)
-        super().rate(kind, probability, **_route_option(options))
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in FAULT_KINDS:
-        raise ValueError(f"unknown fault {kind!r}; one of: {', '.join(sorted(FAULT_KINDS))}")
+    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return _route_option(options)
 
 
 def _route_option(options: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
 
 KYIV = ZoneInfo("Europe/Kyiv")
 STAMP = "%Y-%m-%d %H:%M:%S"  # every timestamp on the wire: Kyiv wall-clock time (reference §8)
@@ -233,23 +233,8 @@ def _refused(current: int, target: Any) -> ApiError:
 
 # -- faults ---------------------------------------------------------------------------------------------------------
 
-@dataclass
-class _Fault:
-    kind: str
-    options: dict[str, Any]
-    remaining: int = 0  # count-based faults
-    probability: float = 0.0  # rate-based faults
-
-    def matches(self, method: str, path: str) -> bool:
-        # repeat_page only makes sense on the search, so it stays there unless told otherwise
-        prefix = self.options.get("path", "/orders/search" if self.kind == "repeat_page" else "")
-        return path.startswith(prefix) and self.options.get("method", method) == method
-
-
-class Faults:
-    """Fault switches: count-based for deterministic tests, probabilities (seeded) for demos.
-
-    Kinds: ``server_error`` (HTTP 500/502/503 with nginx's HTML; ``status=`` picks one), ``rate_limit`` (HTTP 429,
+class Faults(FaultSwitches):
+    """The Rozetka sandbox's fault switches. Kinds: ``server_error`` (HTTP 500/502/503 with nginx's HTML; ``status=`` picks one), ``rate_limit`` (HTTP 429,
     ``Retry-After: retry_after``), ``slow`` (answers after ``seconds``), ``reset`` (the connection closes with no
     answer; the request is not handled), ``malformed`` (the request is handled, its JSON arrives cut in half with
     HTTP 200), ``expire_token`` (every /sites token expires first, so a call with one gets 401; static cabinet tokens
@@ -259,53 +244,8 @@ class Faults:
     Faults keep their own lock: they are drawn before the state's lock is taken, so a slow answer never holds it.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._next: list[_Fault] = []
-        self._rates: list[_Fault] = []
-
-    def next(self, kind: str, times: int = 1, **options: Any) -> None:
-        """The next ``times`` requests (matching ``path=`` if given) get the fault."""
-        _check_kind(kind)
-        with self._lock:
-            self._next.append(_Fault(kind, options, remaining=times))
-
-    def rate(self, kind: str, probability: float, **options: Any) -> None:
-        """Every request (matching ``path=`` if given) gets the fault with this probability."""
-        _check_kind(kind)
-        if not 0.0 <= probability <= 1.0:
-            raise ValueError(f"a probability is between 0 and 1, not {probability}")
-        with self._lock:
-            self._rates.append(_Fault(kind, options, probability=probability))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._next.clear()
-            self._rates.clear()
-
-    def draw(self, method: str, path: str) -> _Fault | None:
-        """The fault this request gets, if any: queued faults first, in the order they were set, then rates."""
-        with self._lock:
-            for fault in self._next:
-                if fault.matches(method, path):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._next.remove(fault)
-                    return fault
-            for fault in self._rates:
-                if fault.matches(method, path) and self._rng.random() < fault.probability:
-                    return fault
-            return None
-
-    def pick_status(self, options: dict[str, Any]) -> int:
-        with self._lock:
-            return int(options.get("status") or self._rng.choice((500, 502, 503)))
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in FAULT_KINDS:
-        raise ValueError(f"unknown fault {kind!r}; one of: {', '.join(sorted(FAULT_KINDS))}")
+    kinds = FAULT_KINDS
+    default_paths = {"repeat_page": "/orders/search"}  # it only makes sense on the search
 
 
 # -- the sandbox ----------------------------------------------------------------------------------------------------
