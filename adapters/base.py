@@ -3,21 +3,23 @@
 The core (connector/sync) talks only to these: a marketplace adapter pulls pages of orders and pushes commands; it
 never sees an HTTP response. Each adapter folder has the same shape: client.py (transport, auth, errors),
 mapper.py (payload → canonical), planner.py (command → requests), adapter.py (the port), sandbox.py (a faithful
-fake of the remote, for demos and tests).
+fake of the remote, for demos and tests). A carrier folder has the same shape without a planner: carriers are only
+read, and its ``__init__.py`` declares ``CARRIER`` (adapters/__init__.py).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from connector.domain import Command, Order, RawPayload
+from connector.domain import Command, Order, RawPayload, ShipmentStatus
 from connector.errors import PayloadError, TransientError
 
 T = TypeVar("T")
@@ -66,6 +68,71 @@ class MarketplaceAdapter(Protocol):
         """Carry out ``command`` on the marketplace, re-reading the remote order before every step."""
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """What the tracking job asks a carrier about: a tracking number and, where the carrier answers more with it,
+    the buyer's phone."""
+
+    ttn: str
+    phone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierEvent:
+    """One thing the carrier reported about a parcel: its own code and words, always kept, and what they mean."""
+
+    code: str
+    text: str
+    status: ShipmentStatus  # from mappings/<carrier>.yaml; UNKNOWN for a code no rule names
+    occurred_at: datetime | None  # UTC; None when the carrier gives no time
+    place: str = ""  # a city, a branch, an office, as the carrier names it
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelReport:
+    """A parcel as the carrier reports it now. ``events`` are oldest first; a carrier that tells only the current
+    state gives one. A number the carrier does not know (yet) is NOT_FOUND, never an error."""
+
+    ttn: str
+    status: ShipmentStatus
+    code: str  # the carrier's code for the current state
+    text: str  # the carrier's words for it
+    events: tuple[CarrierEvent, ...] = ()
+    updated_at: datetime | None = None  # the carrier's time of the current state
+    delivered_at: datetime | None = None  # when the buyer received it (the return window counts from here)
+    storage_until: datetime | None = None  # at a pickup point: free storage ends (then it is returned or paid)
+    new_ttn: str = ""  # the carrier re-issued the parcel under another number (a redirect, a return)
+    raw: str = ""  # the carrier's record for this number, as JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierLogin:
+    """A carrier's configuration with its secrets resolved: what a carrier's ``build`` function receives."""
+
+    base_url: str
+    username: str = ""
+    api_key: str = ""
+    password: str = ""
+
+
+class CarrierAdapter(Protocol):
+    carrier: str
+    batch_size: int  # the most numbers one request may carry, as the carrier's API allows
+
+    def track(self, parcels: Sequence[Parcel]) -> dict[str, ParcelReport]:
+        """One request for at most ``batch_size`` parcels: a report for each number asked about, keyed by it.
+
+        Raises as marketplace adapters do: TransientError (try later), AuthError (the credentials are wrong: the
+        carrier's parcels are not tracked until they are fixed), PermanentError (the request was refused)."""
+
+    def close(self) -> None: ...
+
+
+class CarrierBuilder(Protocol):
+    def __call__(self, login: CarrierLogin, vocabulary: object, policy: HttpPolicy | None = None,
+                 sleep: Callable[[float], object] = time.sleep) -> CarrierAdapter: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from adapters.base import HttpPolicy, MarketplaceAdapter, PulledOrder
+from adapters import CARRIERS
+from adapters.base import CarrierAdapter, CarrierLogin, HttpPolicy, MarketplaceAdapter, PulledOrder
 from connector.domain import RawPayload, utcnow
 from connector.errors import AuthError
 from mappings import load
 
 if TYPE_CHECKING:
-    from connector.config import AccountSettings
+    from connector.config import AccountSettings, CarrierSettings
 
 
 def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None,
@@ -59,3 +61,17 @@ def raw_mapper(account: AccountSettings) -> Callable[[RawPayload], PulledOrder]:
 
         return lambda raw: chopni_mapper.from_raw(raw, account.name, vocabulary, utcnow())
     raise AuthError(f"account {account.name}: no mapper for {account.marketplace} in this version")
+
+
+def build_carrier(name: str, settings: CarrierSettings, policy: HttpPolicy | None = None,
+                  sleep: Callable[[float], object] = time.sleep) -> CarrierAdapter:
+    """The carrier's adapter, its secrets read now. An unset secret is an AuthError naming where it should be."""
+    unset = settings.unset_secrets(name)
+    if unset:
+        raise AuthError(f"carrier {name}: no secret in {', '.join(unset)}",
+                        hint=f"export {unset[0].lstrip('$')}; until then its parcels are not tracked")
+    login = CarrierLogin(base_url=settings.base_url, username=settings.username or "",
+                         api_key=settings.api_key.value() or "", password=settings.password.value() or "")
+    module, _, function = CARRIERS[name].build.partition(":")
+    build = getattr(importlib.import_module(module), function)
+    return build(login, load(name), policy=policy, sleep=sleep)

@@ -153,13 +153,41 @@ class AccountSettings(_Section):
 
 
 class CarrierSettings(_Section):
+    """One carrier's API login. Which keys it needs is the carrier's (adapters/<carrier>/__init__.py)."""
+
     base_url: BaseUrl
+    enabled: bool = True
+    username: str | None = None
     api_key_env: str | None = None
     api_key_file: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
 
     @property
     def api_key(self) -> Secret:
         return Secret(env=self.api_key_env, file=self.api_key_file)
+
+    @property
+    def password(self) -> Secret:
+        return Secret(env=self.password_env, file=self.password_file)
+
+    def missing(self, name: str) -> str:
+        """What this carrier's login lacks in the file ("" when it names everything one alternative needs)."""
+        alternatives = CARRIERS[name].logins
+        if any(all(self._has(key) for key in keys) for keys in alternatives):
+            return ""
+        return "a " + name + " carrier needs " + " or ".join(
+            " and ".join(f"{k}_env (or {k}_file)" if k in _SECRET_KEYS else k for k in keys) for keys in alternatives)
+
+    def _has(self, key: str) -> bool:
+        if key in _SECRET_KEYS:
+            return bool(getattr(self, f"{key}_env") or getattr(self, f"{key}_file"))
+        return bool(getattr(self, key, None))
+
+    def unset_secrets(self, name: str) -> list[str]:
+        """The secrets the carrier's login names that hold nothing now (read at call time)."""
+        needed = {k for keys in CARRIERS[name].logins for k in keys if k in _SECRET_KEYS}
+        return [getattr(self, k).describe() for k in sorted(needed) if self._has(k) and not getattr(self, k).value()]
 
 
 class StoreSettings(_Section):
@@ -208,6 +236,9 @@ class Settings(_Section):
         unknown = sorted(set(carriers) - set(CARRIERS))
         if unknown:
             raise ValueError(f"unknown carrier {', '.join(unknown)}; supported: {', '.join(CARRIERS)}")
+        problems = [f"{name}: {missing}" for name, c in carriers.items() if (missing := c.missing(name))]
+        if problems:
+            raise ValueError("; ".join(problems))
         return carriers
 
     def account(self, name: str) -> AccountSettings:

@@ -19,22 +19,24 @@ import yaml
 
 from adapters import CARRIERS, MARKETPLACE_LOGINS
 from connector.domain.commands import CommandKind
-from connector.domain.lifecycle import CancelReason, PaymentStatus, Status
+from connector.domain.lifecycle import CancelReason, PaymentStatus, ShipmentStatus, Status
 from connector.errors import ConfigError
 
 DIRECTORY = Path(__file__).resolve().parent
-# Carriers' shipment vocabularies will add their own kind; until then a file of another kind is a mistake.
-KINDS = ("order_status",)
+# A marketplace's file maps order statuses; a carrier's maps its parcel status codes and says what its numbers look like.
+ORDER, SHIPMENT = "order_status", "shipment_status"
+KINDS = (ORDER, SHIPMENT)
 
 _HINT = "docs/mappings.md describes the mapping file format"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
-_FILE_KEYS = ("name", "kind", "documented", "statuses", "payment_statuses", "splits", "push")
+_FILE_KEYS = ("name", "kind", "documented", "statuses", "payment_statuses", "splits", "push", "ttn_format")
 _PUSH_KEYS = {"commands": CommandKind, "cancel_reasons": CancelReason, "refused": CommandKind}
 _REQUIRED = ("name", "kind", "documented", "statuses")
 _RULE_KEYS = ("status", "cancel_reason", "label", "review")
 # ``unknown`` is what an unmapped code becomes; a rule that maps a documented code to it would hide a gap.
 _MAPPABLE = tuple(s for s in Status if s is not Status.UNKNOWN)
+_PARCEL_MAPPABLE = tuple(s for s in ShipmentStatus if s is not ShipmentStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,17 @@ class StatusRule:
 
 
 UNKNOWN_RULE = StatusRule(Status.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRule:
+    """A carrier's code → the canonical shipment status (a carrier file's rules)."""
+
+    status: ShipmentStatus
+    label: str = ""
+
+
+UNKNOWN_SHIPMENT = ShipmentRule(ShipmentStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class Vocabulary:
     # A status whose meaning the history comment decides (Chopni's "refunded": refunded or exchanged):
     # code → [(a word the comment may contain, the rule it then means)], first match wins.
     splits: Mapping[str, tuple[tuple[str, StatusRule], ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # A carrier's tracking numbers, as a regular expression over the number without spaces, in upper case.
+    ttn_format: str = ""
 
     def rule(self, code: str | int | None) -> StatusRule:
         if code is None:
@@ -76,6 +91,14 @@ class Vocabulary:
                 return rule
         return self.rule(code)
 
+    def shipment(self, code: str | int | None) -> ShipmentRule:
+        """A carrier file's rule for ``code``; an unknown code is kept raw by the caller and means UNKNOWN."""
+        rule = self.statuses.get(str(code).strip()) if code is not None else None
+        return rule if isinstance(rule, ShipmentRule) else UNKNOWN_SHIPMENT
+
+    def valid_ttn(self, ttn: str) -> bool:
+        return bool(self.ttn_format) and re.fullmatch(self.ttn_format, normal_ttn(ttn)) is not None
+
     def payment(self, name: str | None) -> PaymentStatus:
         if name is None:
             return PaymentStatus.UNKNOWN
@@ -84,6 +107,11 @@ class Vocabulary:
     def gaps(self) -> list[str]:
         return [f'statuses."{code}": documented but not mapped; add a rule for it'
                 for code in self.documented if code not in self.statuses]
+
+
+def normal_ttn(ttn: str) -> str:
+    """Sellers paste numbers with spaces and in lower case; carriers compare them without either."""
+    return "".join(str(ttn).split()).upper()
 
 
 def available() -> list[str]:
@@ -104,7 +132,11 @@ def check(vocabulary: Vocabulary) -> list[str]:
     problems = vocabulary.gaps()
     for code, rule in vocabulary.statuses.items():
         path = f'statuses."{code}"'
-        if not isinstance(rule.status, Status) or rule.status is Status.UNKNOWN:
+        if vocabulary.kind == SHIPMENT:
+            if not isinstance(rule, ShipmentRule) or rule.status is ShipmentStatus.UNKNOWN:
+                problems.append(f"{path}.status: "
+                                + _not_one_of(rule.status, "a canonical shipment status", _PARCEL_MAPPABLE))
+        elif not isinstance(rule.status, Status) or rule.status is Status.UNKNOWN:
             problems.append(f"{path}.status: {_not_one_of(rule.status, 'a canonical status', _MAPPABLE)}")
         elif rule.cancel_reason is not None and not isinstance(rule.cancel_reason, CancelReason):
             problems.append(f"{path}.cancel_reason: "
@@ -134,7 +166,7 @@ def load(name: str, override: str | Path | None = None) -> Vocabulary:
     source = str(path)
     if override is not None:
         over_path = Path(override).expanduser()
-        over = _parse(_read(over_path, required_by=name), str(over_path), partial=True)
+        over = _parse(_read(over_path, required_by=name), str(over_path), partial=True, kind=fields["kind"])
         fields = _merge(fields, over, str(over_path))
         source = f"{path} + {over_path}"
     return Vocabulary(
@@ -146,6 +178,7 @@ def load(name: str, override: str | Path | None = None) -> Vocabulary:
         splits=MappingProxyType(fields.get("splits", {})),
         source=source,
         push=MappingProxyType({k: MappingProxyType(v) for k, v in fields.get("push", {}).items()}),
+        ttn_format=fields.get("ttn_format", ""),
     )
 
 
@@ -196,7 +229,7 @@ def _read(path: Path, *, required_by: str | None = None) -> Any:
                           hint=_HINT) from None
 
 
-def _parse(data: Any, source: str, *, partial: bool) -> dict[str, Any]:
+def _parse(data: Any, source: str, *, partial: bool, kind: str = ORDER) -> dict[str, Any]:
     """The file's fields, validated; ``partial`` (an override) makes every key optional."""
     problems: list[str] = []
     if data is None and partial:
@@ -222,7 +255,11 @@ def _parse(data: Any, source: str, *, partial: bool) -> dict[str, Any]:
     if "documented" in data:
         fields["documented"] = _documented(data["documented"], problems)
     if "statuses" in data:
-        fields["statuses"] = _statuses(data["statuses"], problems)
+        fields["statuses"] = _statuses(data["statuses"], problems, fields.get("kind", kind))
+    if "ttn_format" in data:
+        fields["ttn_format"] = _ttn_format(data["ttn_format"], fields.get("kind", kind), problems)
+    elif fields.get("kind") == SHIPMENT and not partial:
+        problems.append("ttn_format: missing; a carrier's file says what its tracking numbers look like")
     if "payment_statuses" in data:
         fields["payment_statuses"] = _payment_statuses(data["payment_statuses"], problems)
     if "splits" in data:
@@ -267,7 +304,19 @@ def _key(section: str, key: Any, problems: list[str]) -> str | None:
     return None
 
 
-def _statuses(value: Any, problems: list[str]) -> dict[str, StatusRule]:
+def _ttn_format(value: Any, kind: str | None, problems: list[str]) -> str:
+    if kind != SHIPMENT:
+        problems.append("ttn_format: only a carrier's file (kind: shipment_status) has one")
+        return ""
+    try:
+        re.compile(value if isinstance(value, str) and value else "(")
+    except re.error as exc:
+        problems.append(f"ttn_format: {value!r} is not a regular expression ({exc})")
+        return ""
+    return value
+
+
+def _statuses(value: Any, problems: list[str], kind: str = ORDER) -> dict[str, StatusRule | ShipmentRule]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -280,7 +329,7 @@ def _statuses(value: Any, problems: list[str]) -> dict[str, StatusRule]:
             continue
         if code in rules:
             problems.append(f'statuses."{code}": given twice (keys are compared without surrounding spaces)')
-        rule = _rule(f'statuses."{code}"', entry, problems)
+        rule = (_shipment_rule if kind == SHIPMENT else _rule)(f'statuses."{code}"', entry, problems)
         if rule is not None:
             rules[code] = rule
     return rules
@@ -316,6 +365,23 @@ def _rule(path: str, entry: Any, problems: list[str]) -> StatusRule | None:
     if len(problems) > before or status is None:
         return None
     return StatusRule(status, reason, entry.get("label", ""), entry.get("review", ""))
+
+
+def _shipment_rule(path: str, entry: Any, problems: list[str]) -> ShipmentRule | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{path}: must be a rule like {{status: in_transit, label: \"...\"}}, not {entry!r}")
+        return None
+    before = len(problems)
+    problems += [f"{path}.{key}: unknown key; a carrier's rule has status, label"
+                 for key in entry if key not in ("status", "label")]
+    if not isinstance(entry.get("label", ""), str):
+        problems.append(f"{path}.label: must be text, not {entry['label']!r}")
+    if entry.get("status") not in _PARCEL_MAPPABLE:
+        problems.append(f"{path}.status: "
+                        + _not_one_of(entry.get("status"), "a canonical shipment status", _PARCEL_MAPPABLE))
+    if len(problems) > before:
+        return None
+    return ShipmentRule(ShipmentStatus(entry["status"]), entry.get("label", ""))
 
 
 def _payment_statuses(value: Any, problems: list[str]) -> dict[str, PaymentStatus]:
@@ -414,6 +480,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], over_source: str) -> dict
         **base,
         "documented": base["documented"] + added,
         "statuses": {**base["statuses"], **over.get("statuses", {})},
+        "ttn_format": over.get("ttn_format", base.get("ttn_format", "")),
         "payment_statuses": {**base.get("payment_statuses", {}), **over.get("payment_statuses", {})},
         "splits": {**base.get("splits", {}), **over.get("splits", {})},
         "push": {section: {**base.get("push", {}).get(section, {}), **over.get("push", {}).get(section, {})}

@@ -5,6 +5,7 @@ from connector.domain.lifecycle import (
     Actor,
     CancelReason,
     Outcome,
+    SHIPMENT_TERMINAL,
     PaymentStatus,
     ShipmentStatus,
     Status,
@@ -23,7 +24,7 @@ from connector.domain.order import (
 )
 
 __all__ = [
-    "COMMANDS", "Actor", "Buyer", "CancelReason", "Command", "CommandKind", "MarketplaceStatus", "Order",
+    "COMMANDS", "SHIPMENT_TERMINAL", "Actor", "Buyer", "CancelReason", "Command", "CommandKind", "MarketplaceStatus", "Order",
     "OrderKey", "OrderLine", "Outcome", "PaymentStatus", "RawPayload", "Shipment", "ShipmentStatus", "Status", "StatusEvent",
     "build_command", "decide", "utcnow",
 ]

@@ -39,16 +39,26 @@ class PaymentStatus(StrEnum):
 
 
 class ShipmentStatus(StrEnum):
-    CREATED = "created"
+    """A parcel as its carrier sees it. The carrier's own code is always kept beside it (mappings/<carrier>.yaml)."""
+
+    CREATED = "created"  # a waybill exists; the carrier has not received the parcel yet
     IN_TRANSIT = "in_transit"
-    READY_FOR_PICKUP = "ready_for_pickup"
+    OUT_FOR_DELIVERY = "out_for_delivery"  # with a courier on its way to the buyer
+    READY_FOR_PICKUP = "ready_for_pickup"  # at a branch or parcel locker; free storage runs out
     DELIVERED = "delivered"
-    REFUSED = "refused"
-    RETURNING = "returning"
-    RETURNED = "returned"
-    NOT_FOUND = "not_found"
-    DELETED = "deleted"
-    EXCEPTION = "exception"
+    REFUSED = "refused"  # the buyer refused it; a return follows
+    RETURNING = "returning"  # on its way back to the seller
+    RETURNED = "returned"  # back at the seller
+    LOST = "lost"
+    NOT_FOUND = "not_found"  # the carrier does not know the number (yet: new waybills take a while to appear)
+    DELETED = "deleted"  # the waybill was deleted
+    EXCEPTION = "exception"  # a problem the carrier reports (failed attempt, damage): a person may need to act
+    UNKNOWN = "unknown"  # a carrier code no mapping names: kept raw, flagged
+
+
+# Parcels the tracking job stops asking about: the carrier will say nothing new.
+SHIPMENT_TERMINAL: frozenset[ShipmentStatus] = frozenset(
+    {ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED, ShipmentStatus.LOST, ShipmentStatus.DELETED})
 
 
 class CancelReason(StrEnum):
