@@ -9,6 +9,7 @@ Grouped by what the caller can do about it, not by where it was raised::
     ├── StoreError                 the store is unreachable or not migrated         → exit code 1
     │   └── StoreNotMigrated       the schema is older than this version's head     → run ``connector db upgrade``
     ├── PayloadError               a marketplace or carrier payload does not parse; the raw data is kept
+    │   └── OrderIdError           not even its order id is usable: it is kept in quarantine, not as an order
     └── RemoteError                a marketplace or carrier failed or refused; carries its own code, message, details
         ├── TransientError         may work later: 5xx, timeouts, dropped connections, 429 (``retry_after``)
         ├── PermanentError         retrying cannot help: validation, a forbidden transition; the remote's text kept
@@ -74,6 +75,10 @@ class PayloadError(ConnectorError):
     def __init__(self, message: str, *, raw: str | bytes | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.raw = raw
+
+
+class OrderIdError(PayloadError):
+    """A record whose order id cannot identify an order (missing, overlong, not the marketplace's form)."""
 
 
 class RemoteError(ConnectorError):

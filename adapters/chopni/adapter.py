@@ -22,7 +22,7 @@ from adapters.chopni.page import parse_conversation, parse_order_page
 from connector.domain import Command, RawPayload, utcnow
 from connector.domain.commands import MessageBuyer
 from connector.domain.personal import contact_data
-from connector.errors import CommandInvalid, PayloadError, PermanentError, TransientError
+from connector.errors import CommandInvalid, OrderIdError, PayloadError, PermanentError, TransientError
 from connector.logs import get_logger
 from mappings import Vocabulary
 
@@ -58,8 +58,7 @@ class ChopniAdapter:
         start = 0
         while True:
             data = self.client.list_orders(start, self.page_size)
-            rows = [r for r in data["aaData"] if isinstance(r, dict) and str(r.get("order_id", "")).strip()]
-            pulled: list[PulledOrder] = []
+            rows, pulled = _usable_rows(data["aaData"])
             for row in rows:
                 order_id = str(row["order_id"]).strip()
                 if not full and floor is not None and int(order_id) < floor:
@@ -171,6 +170,22 @@ class ChopniAdapter:
                 self.sleep(self.settle)
                 continue
             return PushResult(["message to the buyer"], [], "")
+
+
+def _usable_rows(rows: list[Any]) -> tuple[list[dict[str, Any]], list[PulledOrder]]:
+    """The list's rows with a numeric order id (ids only grow: the scan's floor depends on it), and every other
+    row as a record for the quarantine, so nothing the list showed goes unseen."""
+    usable, refused = [], []
+    for row in rows:
+        order_id = str(row.get("order_id", "")).strip() if isinstance(row, dict) else ""
+        if order_id.isdigit() and order_id.isascii():
+            usable.append(row)
+            continue
+        raw = RawPayload(json.dumps({"list_row": row}, ensure_ascii=False, default=str))
+        refused.append(PulledOrder(order_id, raw, None, OrderIdError(
+            f"the orders list has a row whose order id {order_id!r} is not a number" if order_id else
+            "the orders list has a row without an order id")))
+    return usable, refused
 
 
 def _trim(seen: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ from connector.domain import (
     Shipment,
     Status,
 )
+from connector.domain.limits import check_order, clean_text, ttn_problem
 from connector.errors import PayloadError
 from mappings import Vocabulary
 
@@ -80,9 +81,9 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
     shipments = []
     for h in page.history:  # every tracking number the seller gave, the newest last
         found = tracking(h.comment) if vocabulary.rule(h.status.casefold()).status is Status.SHIPPED else None
-        if found and all(s.ttn != found[1] for s in shipments):
+        if found and not ttn_problem(found[1]) and all(s.ttn != found[1] for s in shipments):
             shipments.append(Shipment(carrier=found[0], ttn=found[1]))
-    first, last = str(row.get("firstname", "")).strip(), str(row.get("lastname", "")).strip()
+    first, last = clean_text(row.get("firstname")), clean_text(row.get("lastname"))
     order = Order(
         key=OrderKey("chopni", account, page.order_id),
         status=rule.status,
@@ -93,8 +94,8 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
         changed_at=max(observed_at, created),
         payment_status=vocabulary.payment(marketplace.casefold()),
         cancel_reason=rule.cancel_reason if rule.status is Status.CANCELLED else None,
-        buyer=Buyer(name=f"{first} {last}".strip() or page.buyer_name, phone=str(row.get("telephone", "")),
-                    email=str(row.get("email", ""))),
+        buyer=Buyer(name=f"{first} {last}".strip() or clean_text(page.buyer_name),
+                    phone=clean_text(row.get("telephone")), email=clean_text(row.get("email"))),
         lines=[OrderLine(sku=line.model, marketplace_item_id=line.product_id, name=line.name,
                          quantity=line.quantity, unit_price=line.unit_price) for line in page.lines],
         shipments=shipments,
@@ -102,7 +103,7 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
     if rule.status is Status.SHIPPED and not shipments:
         order.needs_review = True
         order.review_reason = "SHIPPED without a tracking number in its comment: add it (the manual asks for it)"
-    return order
+    return check_order(order)
 
 
 def pulled(row: dict[str, Any], page_html: str, account: str, vocabulary: Vocabulary,
@@ -115,7 +116,12 @@ def pulled(row: dict[str, Any], page_html: str, account: str, vocabulary: Vocabu
         return PulledOrder(order_id, raw, to_order(row, page, account, vocabulary, observed_at))
     except PayloadError as exc:
         exc.raw = raw.body
+        if not exc.message.startswith("Chopni order"):
+            exc.message = f"Chopni order {order_id}: {exc.message}"
         return PulledOrder(order_id, raw, None, exc)
+    except Exception as exc:  # noqa: BLE001  pure code over one page: whatever it trips on is that page's
+        return PulledOrder(order_id, raw, None, PayloadError(
+            f"Chopni order {order_id}: did not map ({type(exc).__name__}: {exc})", raw=raw.body))
 
 
 def from_raw(raw: RawPayload, account: str, vocabulary: Vocabulary, observed_at: datetime) -> PulledOrder:

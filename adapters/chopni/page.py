@@ -155,7 +155,10 @@ def parse_order_page(page: str, order_id: str) -> OrderPage:
         label = row.xpath(".//b")
         value = row.xpath("./td")
         if label and value:
-            amount, sign = money(_text(value[-1]))
+            try:
+                amount, sign = money(_text(value[-1]))
+            except ValueError as exc:
+                raise fail(f"readable {_text(label[0])} amount ({exc})") from None
             totals[_text(label[0]).casefold()] = amount
             currency = currency or sign
 

@@ -24,6 +24,7 @@ from connector.domain import (
     Shipment,
     Status,
 )
+from connector.domain.limits import check_amount, check_order, check_quantity, clean_text, ttn_problem
 from connector.errors import PayloadError
 from mappings import Vocabulary
 
@@ -56,15 +57,25 @@ def _money(value: Any, field: str) -> Decimal:
         raise PayloadError(f"{field} {value!r} is not an amount") from None
     if not amount.is_finite():
         raise PayloadError(f"{field} {value!r} is not an amount")
-    return amount
+    return check_amount(amount, field)
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+    return clean_text(value)
+
+
+def _object(payload: dict, key: str) -> dict:
+    """A nested object of the payload, absent or null as {}; any other type is a payload that does not parse."""
+    value = payload.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"{key} is a {type(value).__name__}, not an object")
+    return value
 
 
 def _payment(payload: dict, vocabulary: Vocabulary) -> PaymentStatus:
-    payment = payload.get("payment") or {}
+    payment = _object(payload, "payment")
     status = payment.get("payment_status")
     if isinstance(status, dict) and status.get("name"):
         return vocabulary.payment(status["name"])
@@ -76,14 +87,17 @@ def _payment(payload: dict, vocabulary: Vocabulary) -> PaymentStatus:
 
 def _lines(payload: dict) -> list[OrderLine]:
     lines = []
-    for i, purchase in enumerate(payload.get("purchases") or []):
+    purchases = payload.get("purchases") or []
+    if not isinstance(purchases, list):
+        raise PayloadError(f"purchases is a {type(purchases).__name__}, not a list")
+    for i, purchase in enumerate(purchases):
+        if not isinstance(purchase, dict):
+            raise PayloadError(f"purchases[{i}] is a {type(purchase).__name__}, not an object")
         if purchase.get("status") == PURCHASE_REMOVED:
             continue
-        item = purchase.get("item") or {}
+        item = _object(purchase, "item")
         sku = _text(item.get("price_offer_id")) or _text(item.get("article")) or _text(purchase.get("item_id"))
-        quantity = purchase.get("quantity")
-        if not isinstance(quantity, int) or isinstance(quantity, bool):
-            raise PayloadError(f"purchases[{i}].quantity {quantity!r} is not a whole number")
+        quantity = check_quantity(purchase.get("quantity"), f"purchases[{i}].quantity")
         price = purchase.get("price_with_discount") or purchase.get("price")
         lines.append(OrderLine(sku=sku, marketplace_item_id=_text(purchase.get("item_id")),
                                name=_text(purchase.get("item_name") or item.get("name")), quantity=quantity,
@@ -92,19 +106,23 @@ def _lines(payload: dict) -> list[OrderLine]:
 
 
 def _buyer(payload: dict) -> Buyer:
-    title = payload.get("user_title") or {}
+    title = _object(payload, "user_title")
     name = _text(title.get("full_name")) or " ".join(
         _text(title.get(k)) for k in ("first_name", "last_name") if title.get(k))
-    email = _text((payload.get("user") or {}).get("email"))
+    email = _text(_object(payload, "user").get("email"))
     return Buyer(name=name, phone=_text(payload.get("user_phone")), email=email if "@" in email else "")
 
 
-def _shipments(payload: dict) -> list[Shipment]:
+def _shipments(payload: dict) -> tuple[list[Shipment], str]:
+    """The order's parcel, and why a TTN the payload carries is not taken ("" when it is)."""
     ttn = "".join(_text(payload.get("ttn")).split())
     if not ttn:
-        return []
-    logo = _text((payload.get("delivery") or {}).get("name_logo"))
-    return [Shipment(carrier=CARRIERS.get(logo, logo or "unknown"), ttn=ttn)]
+        return [], ""
+    problem = ttn_problem(ttn)
+    if problem:
+        return [], f"Rozetka's TTN field is not a tracking number ({problem}); check the order in the cabinet"
+    logo = _text(_object(payload, "delivery").get("name_logo"))
+    return [Shipment(carrier=CARRIERS.get(logo, logo or "unknown"), ttn=ttn)], ""
 
 
 def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
@@ -113,7 +131,8 @@ def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
         raise PayloadError("an order without an id")
     code = _text(payload.get("status"))
     rule = vocabulary.rule(code)
-    status_data = payload.get("status_data") or {}
+    status_data = _object(payload, "status_data")
+    shipments, ttn_refused = _shipments(payload)
     label = _text(status_data.get("name_uk") or status_data.get("name") or rule.label)
     order = Order(
         key=OrderKey("rozetka", account, _text(payload["id"])),
@@ -127,11 +146,13 @@ def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
         cancel_reason=rule.cancel_reason if rule.status is Status.CANCELLED else None,
         buyer=_buyer(payload),
         lines=_lines(payload),
-        shipments=_shipments(payload),
+        shipments=shipments,
     )
     if rule.review:
         order.needs_review, order.review_reason = True, f"Rozetka status {code} {label}: {rule.review}"
-    return order
+    elif ttn_refused:
+        order.needs_review, order.review_reason = True, ttn_refused
+    return check_order(order)
 
 
 def pulled(payload: Any, account: str, vocabulary: Vocabulary) -> PulledOrder:
@@ -144,3 +165,6 @@ def pulled(payload: Any, account: str, vocabulary: Vocabulary) -> PulledOrder:
         exc.raw = raw.body
         exc.message = f"Rozetka order {external_id or '(no id)'}: {exc.message}"
         return PulledOrder(external_id, raw, None, exc)
+    except Exception as exc:  # noqa: BLE001  pure code over one payload: whatever it trips on is that payload's
+        return PulledOrder(external_id, raw, None, PayloadError(
+            f"Rozetka order {external_id or '(no id)'}: did not map ({type(exc).__name__}: {exc})", raw=raw.body))

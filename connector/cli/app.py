@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config: str | None, log_level: str | None, log_forma
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; turns our exceptions into a message and an exit code."""
     # each module adds its commands to ``cli``
-    from connector.cli import db, demo, doctor, mappings, orders, outbox, run, sync  # noqa: F401
+    from connector.cli import db, demo, doctor, mappings, orders, outbox, quarantine, run, sync  # noqa: F401
 
     try:
         result = cli.main(args=argv, prog_name="connector", standalone_mode=False)

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from connector.domain.lifecycle import TRANSITIONS, CancelReason, Status
+from connector.domain.limits import ttn_problem
 from connector.errors import CommandInvalid
 
 
@@ -95,8 +96,12 @@ class Ship(Command):
 
     def __post_init__(self) -> None:
         Command.__post_init__(self)
-        # Sellers paste TTNs with spaces ("2045 0000 0000 00"); the carrier's own format check comes later.
+        # Sellers paste TTNs with spaces ("2045 0000 0000 00"); the carrier's own format is checked where the
+        # carrier is known (connector/sync/commands.py).
         object.__setattr__(self, "ttn", "".join(self.ttn.split()))
+        problem = ttn_problem(self.ttn)
+        if problem:
+            raise CommandInvalid(f"ship: {problem}", missing=("ttn",), hint=self.required["ttn"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -29,8 +30,16 @@ from connector.domain import (
     StatusEvent,
     utcnow,
 )
-from connector.errors import StoreError
-from connector.store.tables import OrderLineRow, OrderRow, RawPayloadRow, ShipmentRow, StatusHistoryRow
+from connector.domain.limits import clean_text
+from connector.errors import PayloadError, StoreError
+from connector.store.tables import (
+    OrderLineRow,
+    OrderRow,
+    QuarantineRow,
+    RawPayloadRow,
+    ShipmentRow,
+    StatusHistoryRow,
+)
 
 
 class ConcurrentUpdate(StoreError):
@@ -159,17 +168,59 @@ def keep_unparsed(session: Session, key: OrderKey, raw: RawPayload, problem: str
     return row.id
 
 
+def quarantine(session: Session, key: OrderKey, raw: RawPayload, reason: str, *,
+               now: datetime | None = None) -> None:
+    """Keep a record that cannot become an order, once per distinct body; a repeat only counts a sighting."""
+    now = now or utcnow()
+    row = session.exec(select(QuarantineRow).where(QuarantineRow.account == key.account,
+                                                   QuarantineRow.sha256 == raw.sha256)).first()
+    if row is None:
+        session.add(QuarantineRow(marketplace=key.marketplace, account=key.account,
+                                  external_id=_printable(key.external_id), reason=_printable(reason),
+                                  content_type=raw.content_type, sha256=raw.sha256, body=_printable(raw.body),
+                                  first_seen_at=now, last_seen_at=now))
+    else:
+        row.last_seen_at, row.times_seen, row.reason = now, row.times_seen + 1, _printable(reason)
+    session.flush()
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\\u0000")  # PostgreSQL text cannot hold NUL; JSON bodies already escape it
+
+
 # Fields a fresh pull carries straight into the stored order; status goes through the lifecycle instead.
 _OWNED_BY_MARKETPLACE = ("currency", "total", "changed_at", "payment_status", "buyer")
+# Columns that identify a row: never cut, or what is stored and what is looked up would differ.
+_IDENTITY = frozenset({"marketplace", "account", "external_id", "ttn"})
 
 
 def _fit(model, values: dict) -> dict:
-    """Cut text to its column's length: a marketplace's overlong name must not fail a whole page."""
+    """Make marketplace values fit their columns the same way on every database: overlong text is cut (a long
+    product name must not fail a page), control characters dropped; an identity that does not fit, a number out
+    of its column's range, is refused with a PayloadError naming the column."""
     table = model.__table__
     for key, value in values.items():
-        length = getattr(table.c[key].type, "length", None) if key in table.c else None
-        if length and isinstance(value, str) and len(value) > length:
-            values[key] = value[: length - 1] + "…"
+        column = table.c[key] if key in table.c else None
+        if column is None:
+            continue
+        kind = column.type
+        if isinstance(value, str):
+            length = getattr(kind, "length", None)
+            if key in _IDENTITY:
+                if (length and len(value) > length) or clean_text(value) != value:
+                    raise PayloadError(f"{key} {value[:40]!r}… does not fit the store ({length} characters, "
+                                       "printable)" if len(value) > 40 else
+                                       f"{key} {value!r} does not fit the store ({length} characters, printable)")
+            else:
+                value = values[key] = value.replace("\x00", "")
+                if length and len(value) > length:
+                    values[key] = value[: length - 1] + "…"
+        elif isinstance(value, Decimal) and isinstance(kind, sa.Numeric) and kind.precision:
+            if not value.is_finite() or abs(value) >= Decimal(10) ** (kind.precision - (kind.scale or 0)):
+                raise PayloadError(f"{key} {value} is beyond its column (NUMERIC({kind.precision}, {kind.scale}))")
+        elif isinstance(value, int) and not isinstance(value, bool) and isinstance(kind, sa.Integer):
+            if not -(2**31) <= value < 2**31:
+                raise PayloadError(f"{key} {value} is beyond its column (a 32-bit integer)")
     return values
 
 

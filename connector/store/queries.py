@@ -12,6 +12,7 @@ from connector.store.tables import (
     CommandRow,
     OrderLineRow,
     OrderRow,
+    QuarantineRow,
     ShipmentRow,
     StatusHistoryRow,
 )
@@ -131,3 +132,18 @@ def order_detail(session: Session, ref: str) -> OrderDetail:
         history=list(session.exec(by_order(StatusHistoryRow)).all()),
         commands=list(session.exec(by_order(CommandRow)).all()),
     )
+
+
+def quarantined(session: Session, *, account: str | None = None, limit: int = 100) -> list[QuarantineRow]:
+    """Records that could not become orders, newest sighting first."""
+    query = select(QuarantineRow).order_by(QuarantineRow.last_seen_at.desc(), QuarantineRow.id.desc()).limit(limit)
+    if account:
+        query = query.where(QuarantineRow.account == account)
+    return list(session.exec(query).all())
+
+
+def quarantine_json(row: QuarantineRow, *, body: bool = False) -> dict:
+    return {"id": row.id, "marketplace": row.marketplace, "account": row.account, "external_id": row.external_id,
+            "reason": row.reason, "times_seen": row.times_seen, "first_seen_at": row.first_seen_at.isoformat(),
+            "last_seen_at": row.last_seen_at.isoformat(), "content_type": row.content_type} | (
+        {"body": row.body} if body else {})

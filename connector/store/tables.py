@@ -133,6 +133,26 @@ class RawPayloadRow(SQLModel, table=True):
     body: str = Field(sa_type=sa.Text)
 
 
+class QuarantineRow(SQLModel, table=True):
+    """Records that could not become an order (no usable id, or a value the store refused even after the mapper's
+    checks): kept whole with the reason, once per distinct body, until a person looks."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (sa.UniqueConstraint("account", "sha256", name="uq_quarantine_body"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    marketplace: str = Field(max_length=32)
+    account: str = Field(max_length=64, index=True)
+    external_id: str = Field(default="", sa_type=sa.Text)  # as the marketplace gave it, however long
+    reason: str = Field(sa_type=sa.Text)
+    content_type: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    body: str = Field(sa_type=sa.Text)
+    first_seen_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+    times_seen: int = 1
+
+
 class SyncCursorRow(SQLModel, table=True):
     """Per (account, stream) high-water mark, advanced only in the transaction that stored its page."""
 

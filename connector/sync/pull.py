@@ -1,7 +1,9 @@
 """Pull one account: every page the adapter yields is stored in one transaction, with its cursor when it has one.
 
 At-least-once by design: a crash before a page commits means that page is read again next time, and the upsert
-makes a repeat write nothing. Bad payloads never fail the page: they are kept raw and named in the summary.
+makes a repeat write nothing. One bad record never fails its page: a payload that does not map is kept raw on a
+placeholder order flagged for review; a record with no usable order id, or one the database refuses, goes to the
+quarantine with its reason; the rest of the page and its cursor are stored either way.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from adapters.base import MarketplaceAdapter, Page
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from adapters.base import MarketplaceAdapter, Page, PulledOrder
 from connector.domain import OrderKey, Outcome, Status, utcnow
-from connector.errors import AuthError, StoreError, describe
+from connector.domain.limits import identity_problem
+from connector.errors import AuthError, OrderIdError, PayloadError, StoreError, describe
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
 from connector.store.accounts import acquire, pause, paused_accounts, record_run, release
 from connector.store.cursors import read_cursor, write_cursor
-from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, upsert_pulled
+from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, quarantine, upsert_pulled
 from connector.sync import owner_id
 
 log = get_logger(__name__)
@@ -41,6 +47,7 @@ class PullSummary:
     updated: int = 0
     unchanged: int = 0
     unparsed: list[str] = field(default_factory=list)  # "external_id: what did not parse"
+    quarantined: list[str] = field(default_factory=list)  # "external_id: why it cannot be an order"
     unmapped: list[str] = field(default_factory=list)  # "external_id: marketplace status code"
     anomalies: int = 0
     notes: list[str] = field(default_factory=list)
@@ -49,7 +56,8 @@ class PullSummary:
 
     @property
     def problems(self) -> list[str]:
-        return [f"unparsed {x}" for x in self.unparsed] + [f"unmapped status {x}" for x in self.unmapped]
+        return ([f"unparsed {x}" for x in self.unparsed] + [f"quarantined {x}" for x in self.quarantined]
+                + [f"unmapped status {x}" for x in self.unmapped])
 
 
 def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None = None,
@@ -104,7 +112,10 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
 
 def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary, owner: str,
                 lease: timedelta) -> None:
-    for attempt in range(1, PAGE_TRIES + 1):
+    # Fast path: the whole page in one transaction. Only if a record fails it is the page written again with each
+    # record in a savepoint of its own, so a bad one is set aside without costing every page a round trip more.
+    isolate = False
+    for attempt in range(1, PAGE_TRIES + 2):
         counts = PullSummary(adapter.account)
         try:
             with store.transaction() as session:
@@ -112,34 +123,79 @@ def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: 
                     raise LeaseLost(f"the lease on {adapter.account} ran out and another daemon took it",
                                     hint="the other daemon continues the pull; nothing of this page was written")
                 for pulled in page.orders:
-                    if pulled.order is None:
-                        key = OrderKey(adapter.marketplace, adapter.account, pulled.external_id or "(no id)")
-                        keep_unparsed(session, key, pulled.raw, str(pulled.error))
-                        counts.unparsed.append(f"{pulled.external_id}: {pulled.error}")
-                        continue
-                    result = upsert_pulled(session, pulled.order, pulled.raw)
-                    setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
-                    if result.event and result.event.outcome.anomaly:
-                        counts.anomalies += 1
-                    if (result.outcome is not Upsert.UNCHANGED and pulled.order.status is Status.UNKNOWN
-                            and result.event and result.event.outcome is Outcome.UNMAPPED):
-                        counts.unmapped.append(f"{pulled.external_id}: {pulled.order.marketplace_status.code}")
+                    if isolate:
+                        _store_isolated(session, adapter, pulled, counts)
+                    else:
+                        _store_one(session, adapter, pulled, counts)
                 if page.cursor:
                     write_cursor(session, adapter.account, STREAM, page.cursor)
             break
         except ConcurrentUpdate:
-            if attempt == PAGE_TRIES:
+            if attempt >= PAGE_TRIES:
                 raise
             log.info("page met a concurrent writer; writing it again", attempt=attempt)
+        except Exception as exc:
+            if isolate or not _record_failure(exc):
+                raise
+            isolate = True
+            log.warning("a record failed its page; writing the page again record by record", error=describe(exc))
     summary.pages += 1
     summary.created += counts.created
     summary.updated += counts.updated
     summary.unchanged += counts.unchanged
     summary.anomalies += counts.anomalies
     summary.unparsed += counts.unparsed
+    summary.quarantined += counts.quarantined
     summary.unmapped += counts.unmapped
     if page.cursor:
         summary.cursor = page.cursor
-    for problem in counts.unparsed + counts.unmapped:
+    for problem in counts.unparsed + counts.quarantined + counts.unmapped:
         log.warning("order needs attention", problem=problem)
 
+
+def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder, counts: PullSummary) -> None:
+    key = OrderKey(adapter.marketplace, adapter.account, pulled.external_id)
+    problem = identity_problem(pulled.external_id)
+    if problem or isinstance(pulled.error, OrderIdError):
+        reason = f"{adapter.marketplace} record {pulled.external_id[:40] or '(no id)'}: " \
+                 f"{pulled.error.message if isinstance(pulled.error, OrderIdError) else problem}"
+        quarantine(session, key, pulled.raw, reason)
+        counts.quarantined.append(reason)
+        return
+    if pulled.order is None:
+        keep_unparsed(session, key, pulled.raw, str(pulled.error))
+        counts.unparsed.append(f"{pulled.external_id}: {pulled.error}")
+        return
+    result = upsert_pulled(session, pulled.order, pulled.raw)
+    setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
+    if result.event and result.event.outcome.anomaly:
+        counts.anomalies += 1
+    if (result.outcome is not Upsert.UNCHANGED and pulled.order.status is Status.UNKNOWN
+            and result.event and result.event.outcome is Outcome.UNMAPPED):
+        counts.unmapped.append(f"{pulled.external_id}: {pulled.order.marketplace_status.code}")
+
+
+def _store_isolated(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder,
+                    counts: PullSummary) -> None:
+    try:
+        with session.begin_nested():
+            _store_one(session, adapter, pulled, counts)
+    except Exception as exc:
+        if not _record_failure(exc):
+            raise
+        reason = f"{adapter.marketplace} order {pulled.external_id[:40] or '(no id)'}: the store refused it: " \
+                 f"{describe(exc)}"
+        quarantine(session, OrderKey(adapter.marketplace, adapter.account, pulled.external_id), pulled.raw, reason)
+        counts.quarantined.append(reason)
+
+
+def _record_failure(exc: BaseException) -> bool:
+    """An error that one record's values caused (the rest of the page can still be written), as opposed to the
+    store being unreachable or locked, or a concurrent writer, which fail the page as a whole."""
+    if isinstance(exc, ConcurrentUpdate):
+        return False
+    if isinstance(exc, (PayloadError, ValueError, TypeError, ArithmeticError, sa.exc.DataError,
+                        sa.exc.IntegrityError)):
+        return True
+    # a value that failed on its way to the driver (a bind processor), not a database that failed
+    return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)

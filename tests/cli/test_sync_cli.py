@@ -281,3 +281,15 @@ def test_remap_applies_an_account_override_as_automation(capsys, config, sandbox
     untouched = next(str(i) for i in sandbox.order_ids() if sandbox.order(i)["status"] == 1)
     assert run_json(capsys, remapped, "order", "show", ref(untouched))["history"][-1]["actor"] == "marketplace"
     assert run_json(capsys, remapped, "remap")[ACCOUNT]["changed"] == []  # a second remap changes nothing
+
+
+def test_a_record_without_a_usable_id_is_listed_by_quarantine_and_the_sync_goes_on(capsys, config, sandbox):
+    payload = sandbox.order(sandbox.order_ids()[0])
+    payload["id"] = int("9" * 80)
+    sandbox.put_order(payload)
+    code, _, err = run(capsys, "-c", config, "sync", "--once")
+    assert code == 0, err
+    listed = run_json(capsys, config, "quarantine", "--raw")
+    assert [r["external_id"] for r in listed] == ["9" * 80] and "80 characters" in listed[0]["reason"]
+    assert json.loads(listed[0]["body"])["id"] == int("9" * 80)
+    assert len(run_json(capsys, config, "orders")) == 30

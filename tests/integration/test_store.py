@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, func, select
 
-from connector.domain import Outcome, Status, build_command
-from connector.errors import CommandInvalid
+from connector.domain import Buyer, OrderLine, Outcome, Status, build_command
+from connector.errors import CommandInvalid, PayloadError
 from connector.store.commands import enqueue
 from connector.store.orders import ConcurrentUpdate, Upsert, upsert_pulled
 from connector.store.queries import find_order, list_orders, order_detail
@@ -228,3 +228,28 @@ def test_a_database_error_is_described_without_its_parameters():
     error = sa.exc.DataError("INSERT ... %(buyer_phone)s", {"buyer_phone": "380671234567"},
                              Orig("value too long for type character varying(255)\nDETAIL: ..."))
     assert describe(error) == "Orig: value too long for type character varying(255)"
+
+
+@pytest.mark.parametrize("field,value", [("external_id", "7" * 65), ("ttn", "2" * 65)])
+def test_an_identity_longer_than_its_column_is_refused_not_cut(store, field, value):
+    """A cut identity is stored one way and looked up another: every later pull would then fail on it."""
+    order = pulled(value) if field == "external_id" else pulled(ttn=value)
+    with pytest.raises(PayloadError, match=field):
+        put(store, order)
+    with store.reading() as session:
+        assert count(session, OrderRow) == 0
+
+
+def test_values_beyond_their_column_are_refused_the_same_way_on_both_databases(store):
+    with pytest.raises(PayloadError, match="total"):
+        put(store, pulled(total="99999999999999999999.99"))
+    with pytest.raises(PayloadError, match="quantity"):
+        put(store, pulled(lines=[OrderLine("1", "1", "x", 10**12, Decimal("1"))]))
+
+
+def test_a_nul_byte_in_marketplace_text_is_dropped_where_postgresql_would_refuse_it(store):
+    result = put(store, pulled(buyer=Buyer("Ivan\x00 Petrenko", "", ""), lines=[
+        OrderLine("1", "1", "Book\x00", 1, Decimal("640.00"))]))
+    with store.reading() as session:
+        assert session.get(OrderRow, result.order_id).buyer_name == "Ivan Petrenko"
+        assert session.exec(select(OrderLineRow.name)).one() == "Book"

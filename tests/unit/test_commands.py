@@ -70,3 +70,14 @@ def test_a_status_command_unreachable_from_the_current_status_is_refused():
     build_command("cancel", {"reason": "out_of_stock"}).check_allowed_from(Status.ACCEPTED)
     build_command("comment", {"text": "called"}).check_allowed_from(Status.REFUNDED)  # comments always go
     build_command("refund", {"note": "money back"}).check_allowed_from(Status.COMPLETED)  # via a return
+
+
+@pytest.mark.parametrize("ttn", ["2" * 500, "2045 0000 <script>", "20450000000000\x00"])
+def test_ship_refuses_what_cannot_be_a_tracking_number(ttn):
+    with pytest.raises(CommandInvalid) as caught:
+        build_command("ship", {"ttn": ttn})
+    assert caught.value.missing == ("ttn",) and "tracking number" in caught.value.message
+
+
+def test_ship_keeps_a_pasted_number_without_its_spaces():
+    assert build_command("ship", {"ttn": " 2045 0000 0000 00 "}).ttn == "20450000000000"
