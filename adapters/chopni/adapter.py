@@ -125,10 +125,15 @@ class ChopniAdapter:
                 raise PermanentError(f"Chopni did not record {step.describe()} on order {external_id}",
                                      hint="the panel answers the same whether it writes a change or ignores it; "
                                           "check the order in the seller panel")
-            status_id = page.status_id(step.status) if step.status else "0"
+            # A comment alone still names the current status: the stock panel, given none, writes the marketplace
+            # order's status id into the suborder (docs/adapters.md, Chopni).
+            status = step.status or planner.current(page)
+            status_id = page.status_id(status)
             if status_id is None:
-                raise PermanentError(f"this Chopni panel has no status named {step.status.upper()}",
-                                     hint="its statuses: " + ", ".join(page.status_ids))
+                raise PermanentError(
+                    f"this Chopni panel has no status named {status.upper()}"
+                    + ("" if step.status else ", the order's current one, so a comment cannot keep it"),
+                    hint="its statuses: " + ", ".join(page.status_ids))
             last = step
             try:
                 self.client.add_history(page.suborder_id, status_id, step.comment)

@@ -731,8 +731,13 @@ class ChopniSandbox(Sandbox):
         order = next((o for o in self._orders.values() if o.suborder_id == php_int(form["suborder_id"])), None)
         if order is None or order.seller_id != seller.id:
             return Response(200)
-        # No transition rules: any integer is written, backwards or unknown; "0"/"" keeps the current status.
-        target = order.vendor_status_id if php_empty(status) else php_int(status)
+        # No transition rules: any integer is written, backwards or unknown. Without a status ("0", "" or missing),
+        # stock jxAddHistory means to keep the current one and reads it from MsSuborder::getSuborders, a
+        # ``SELECT *`` over ms_suborder LEFT JOIN order whose associative fetch lets the *marketplace order's*
+        # order_status_id win: the suborder takes the marketplace status id (catalog/controller/seller/
+        # account-order.php, system/library/mssuborder.php in stock MultiMerch 8.14.2), and the buyer's e-mail
+        # names whatever that id means among vendor statuses.
+        target = order.order_status_id if php_empty(status) else php_int(status)
         self._apply(order, target, comment or "", self.clock(), mail=True)
         return Response(200)
 

@@ -181,3 +181,14 @@ def test_months_later_an_idle_scan_reads_only_the_pages_in_play_and_opens_nothin
         lists = [r for r in s.requests[mark:] if r[1] == "seller/account-order/getTableData"]
     assert sum(len(p.orders) for p in pages) == 0 and pages_opened(s, mark) == []
     assert len(lists) <= 3  # 20 orders in play at 10 a page, plus the page that crosses below them
+
+
+@pytest.mark.parametrize("vendor_status", ["Pending", "PROCESSING", "SHIPPED", "COMPLETE"])
+def test_a_comment_keeps_the_vendor_status_the_buyer_sees(store, sandbox, vendor_status):
+    """The stock panel, given no status, writes the marketplace order's id into the suborder: the adapter must
+    always name the current vendor status, or the buyer gets an e-mail about a status nobody set."""
+    order_id = sandbox.add_order(vendor_status=vendor_status)
+    mark = len(sandbox.emails_sent)
+    result = adapter(sandbox).push(build_command("comment", {"text": "Packed twice, as asked."}), str(order_id))
+    assert result.sent and sandbox.order(order_id)["vendor_status"] == vendor_status
+    assert [e["status"] for e in sandbox.emails_sent[mark:]] == [vendor_status]

@@ -430,14 +430,29 @@ def test_a_status_change_adds_a_row_dated_today_and_mails_the_buyer(panel: Panel
     assert panel.table()["aaData"][0]["suborder_status"] == "SHIPPED"
 
 
-def test_a_comment_only_call_keeps_the_status_and_still_mails(panel: Panel, sandbox: ChopniSandbox,
-                                                              order: dict[str, Any]) -> None:
-    panel.add_history(suborder_id=order["suborder_id"], order_comment="Packed with care.", order_status="0")
+@pytest.mark.parametrize("status", ["0", "", None])
+def test_a_comment_without_a_status_takes_the_marketplace_orders_status_id_as_stock_multimerch_does(
+        panel: Panel, sandbox: ChopniSandbox, order: dict[str, Any], status: str | None) -> None:
+    """Stock jxAddHistory "keeps the current status" by reading getSuborders' SELECT * over ms_suborder LEFT JOIN
+    order, where the order's order_status_id (15, PROCESSED) overwrites the suborder's: the vendor status is lost."""
+    form = {"suborder_id": order["suborder_id"], "order_comment": "Packed with care."}
+    if status is not None:
+        form["order_status"] = status
+    panel.add_history(**form)
     state = sandbox.order(order["order_id"])
-    assert state["vendor_status"] == "PROCESSING"
-    assert state["history"][-1][1:] == ("Packed with care.", "PROCESSING")
-    assert sandbox.emails_sent == [{"order_id": order["order_id"], "status": "PROCESSING",
+    assert state["marketplace_status_id"] == 15 and state["vendor_status_id"] == 15
+    # 15 is no vendor status here, so the panel shows the store's default order status name in its place
+    assert state["vendor_status"] == "Pending" != order["vendor_status"]
+    assert state["history"][-1][1:] == ("Packed with care.", "Pending")
+    assert sandbox.emails_sent == [{"order_id": order["order_id"], "status": "Pending",
                                     "comment": "Packed with care."}]
+
+
+def test_a_comment_with_the_current_status_named_keeps_it(panel: Panel, sandbox: ChopniSandbox,
+                                                          order: dict[str, Any]) -> None:
+    panel.add_history(suborder_id=order["suborder_id"], order_comment="Packed with care.",
+                      order_status=IDS["PROCESSING"])
+    assert sandbox.order(order["order_id"])["vendor_status"] == "PROCESSING"
 
 
 def test_a_backwards_move_is_written_there_are_no_transition_rules(panel: Panel, sandbox: ChopniSandbox) -> None:
