@@ -3,4 +3,4 @@
 from adapters import CarrierSpec
 
 CARRIER = CarrierSpec(name="econt", title="Econt", logins=(("username", "password"),),
-                      build="adapters.econt.adapter:build", default_url="https://ee.econt.com/services")
+                      build="adapters.econt.adapter:build", default_url="https://ee.econt.com/services", country="BG")

@@ -3,4 +3,4 @@
 from adapters import CarrierSpec
 
 CARRIER = CarrierSpec(name="novaposhta", title="Nova Poshta", logins=(("api_key",),),
-                      build="adapters.novaposhta.adapter:build", default_url="https://api.novaposhta.ua/v2.0/json/")
+                      build="adapters.novaposhta.adapter:build", default_url="https://api.novaposhta.ua/v2.0/json/", country="UA")

@@ -3,4 +3,4 @@
 from adapters import CarrierSpec
 
 CARRIER = CarrierSpec(name="speedy", title="Speedy", logins=(("username", "password"),),
-                      build="adapters.speedy.adapter:build", default_url="https://api.speedy.bg/v1")
+                      build="adapters.speedy.adapter:build", default_url="https://api.speedy.bg/v1", country="BG")
