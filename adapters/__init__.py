@@ -17,6 +17,14 @@ MARKETPLACE_LOGINS: dict[str, tuple[tuple[str, ...], ...]] = {
     "chopni": (("email", "password"),),  # the seller panel's login form
 }
 
+# Where a marketplace's buyers live: among carriers whose number format fits a tracking number, the ones of the
+# marketplace's country are meant (a 14-digit number on Rozetka is Nova Poshta's, not Speedy's).
+MARKETPLACE_COUNTRY: dict[str, str] = {"rozetka": "UA", "chopni": "BG"}
+
+# What a marketplace wants pushed once the carrier says the buyer has the parcel (the tracking rules' default, which
+# an account may override): Chopni's manual closes an order "upon receiving"; Rozetka follows its TTNs itself.
+ON_DELIVERED: dict[str, str] = {"chopni": "complete"}
+
 
 @dataclass(frozen=True, slots=True)
 class CarrierSpec:
@@ -27,6 +35,7 @@ class CarrierSpec:
     logins: tuple[tuple[str, ...], ...]  # like MARKETPLACE_LOGINS: "api_key", "username", "password"
     build: str  # "module:function" → CarrierAdapter (adapters/base.py: CarrierBuilder)
     default_url: str  # the production API root, for config.example.yaml and the docs
+    country: str  # ISO 3166 code of its home market
 
 
 def _discover() -> dict[str, CarrierSpec]:

@@ -13,13 +13,13 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from connector.domain import Command, Order, RawPayload, ShipmentStatus
+from connector.domain import Command, Order, RawPayload
+from connector.domain.tracking import CarrierEvent, ParcelReport  # noqa: F401  (the carrier port's data, pure)
 from connector.errors import PayloadError, TransientError
 
 T = TypeVar("T")
@@ -77,34 +77,6 @@ class Parcel:
 
     ttn: str
     phone: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CarrierEvent:
-    """One thing the carrier reported about a parcel: its own code and words, always kept, and what they mean."""
-
-    code: str
-    text: str
-    status: ShipmentStatus  # from mappings/<carrier>.yaml; UNKNOWN for a code no rule names
-    occurred_at: datetime | None  # UTC; None when the carrier gives no time
-    place: str = ""  # a city, a branch, an office, as the carrier names it
-
-
-@dataclass(frozen=True, slots=True)
-class ParcelReport:
-    """A parcel as the carrier reports it now. ``events`` are oldest first; a carrier that tells only the current
-    state gives one. A number the carrier does not know (yet) is NOT_FOUND, never an error."""
-
-    ttn: str
-    status: ShipmentStatus
-    code: str  # the carrier's code for the current state
-    text: str  # the carrier's words for it
-    events: tuple[CarrierEvent, ...] = ()
-    updated_at: datetime | None = None  # the carrier's time of the current state
-    delivered_at: datetime | None = None  # when the buyer received it (the return window counts from here)
-    storage_until: datetime | None = None  # at a pickup point: free storage ends (then it is returned or paid)
-    new_ttn: str = ""  # the carrier re-issued the parcel under another number (a redirect, a return)
-    raw: str = ""  # the carrier's record for this number, as JSON text
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from adapters import CARRIERS, MARKETPLACE_LOGINS
+from adapters import CARRIERS, MARKETPLACE_LOGINS, ON_DELIVERED
+from connector.domain.commands import CommandKind
+from connector.domain.tracking import TrackingRules
 from connector.errors import ConfigError
 
 CONFIG_ENV = "CONNECTOR_CONFIG"
@@ -98,6 +100,19 @@ class Secret(_Section):
         return _read_secret(self.env, self.file)
 
 
+class TrackingSettings(_Section):
+    """What carrier reports do to an account's orders (connector/domain/tracking.py; docs/lifecycle.md)."""
+
+    push_on_delivered: Literal["complete", "none"] | None = None  # None: the marketplace's default (ON_DELIVERED)
+    return_days: int = Field(default=14, ge=0, le=365)  # the buyer's return window after delivery; 0: none
+    storage_alert: Duration = timedelta(days=2)  # alert when free storage at a pickup point ends this soon
+
+    def rules(self, marketplace: str) -> TrackingRules:
+        push = self.push_on_delivered or ON_DELIVERED.get(marketplace, "none")
+        return TrackingRules(push_on_delivered=None if push == "none" else CommandKind(push),
+                             return_days=self.return_days, storage_alert=self.storage_alert)
+
+
 class AccountSettings(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     marketplace: str
@@ -112,6 +127,7 @@ class AccountSettings(_Section):
     lookback: Duration = timedelta(minutes=5)
     requests_per_second: float = Field(default=2.0, gt=0, le=50)  # politeness towards a web panel (Chopni)
     mapping: str | None = None  # a mapping file that overrides mappings/<marketplace>.yaml for this account
+    tracking: TrackingSettings = TrackingSettings()
 
     @field_validator("marketplace")
     @classmethod

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from adapters.base import MarketplaceAdapter
+from adapters.base import CarrierAdapter, MarketplaceAdapter
 from connector.config import Settings
 from connector.domain import utcnow
 from connector.errors import AuthError, PermanentError, TransientError, describe
@@ -35,7 +35,7 @@ from connector.store import Store
 from connector.store.accounts import reclaim_dead_local_leases, resume, states
 from connector.store.tables import CommandRow
 from connector.sync import owner_id
-from connector.sync.cycle import build_adapters
+from connector.sync.cycle import build_adapters, build_carriers, track_for
 from connector.sync.pull import pull_account
 from connector.sync.push import push_due
 
@@ -60,6 +60,14 @@ class Metrics:
         self.lag = Gauge("connector_pull_lag_seconds", "Seconds since the account's last successful pull",
                          ["account"], registry=r)
         self.outbox = Gauge("connector_outbox_pending", "Commands waiting to be pushed", registry=r)
+        self.parcels = Counter("connector_parcels_tracked", "Parcels asked about at their carrier", ["carrier"],
+                               registry=r)
+        self.track_requests = Counter("connector_track_requests", "Requests made to carriers", ["carrier"],
+                                      registry=r)
+        self.parcel_alerts = Counter("connector_parcel_alerts", "Parcel alerts raised (free storage ending soon)",
+                                     registry=r)
+        self.last_track = Gauge("connector_last_track_success_timestamp_seconds",
+                                "When the last tracking run finished without a carrier failing", registry=r)
 
 
 def _alive(pid: int) -> bool:
@@ -81,7 +89,7 @@ def error_class(exc: BaseException) -> str:
 
 class Daemon:
     def __init__(self, settings: Settings, store: Store, *, adapters: dict[str, MarketplaceAdapter] | None = None,
-                 owner: str | None = None) -> None:
+                 carriers: dict[str, CarrierAdapter | str] | None = None, owner: str | None = None) -> None:
         self.settings, self.store = settings, store
         self.owner = owner or owner_id()
         self.stop = threading.Event()
@@ -93,6 +101,10 @@ class Daemon:
             for name, error in errors.items():
                 log.error("ALERT account not started", account=name, error=error)
         self.adapters = adapters
+        self.carriers = carriers if carriers is not None else build_carriers(settings, sleep=self.stop.wait)
+        for name, why in self.carriers.items():
+            if isinstance(why, str) and name in settings.carriers:
+                log.error("ALERT carrier not started; its parcels are not tracked", carrier=name, error=why)
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self._threads: list[threading.Thread] = []
@@ -118,6 +130,8 @@ class Daemon:
                                    jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * 0.5))
         self.scheduler.add_job(self._push, "interval", seconds=schedule.push_every.total_seconds(), id="push",
                                next_run_time=now)
+        self.scheduler.add_job(self._track, "interval", seconds=schedule.track_every.total_seconds(), id="track",
+                               next_run_time=now + timedelta(seconds=len(self.adapters) * 0.5 + 1))
         self.scheduler.start()
         self._spawn(self._wake_on_commands, "waker")
         if self.settings.daemon.health_port is not None:
@@ -133,7 +147,7 @@ class Daemon:
             self._health.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
-        for adapter in self.adapters.values():
+        for adapter in [*self.adapters.values(), *(c for c in self.carriers.values() if not isinstance(c, str))]:
             adapter.close()
         log.info("daemon stopped", owner=self.owner)
 
@@ -188,6 +202,29 @@ class Daemon:
             m.orders.labels(name, "unparsed").inc(len(summary.unparsed))
         finally:
             m.duration.labels("pull", name).observe(time.monotonic() - started)
+
+    def _track(self) -> None:
+        if self.stop.is_set():
+            return
+        m = self.metrics
+        started = time.monotonic()
+        try:
+            summary = track_for(self.store, self.settings, self.carriers, accounts=list(self.adapters), stop=self.stop)
+        except Exception as exc:  # noqa: BLE001  (the next run tries again)
+            m.errors.labels("", error_class(exc)).inc()
+            log.error("tracking failed", error=describe(exc))
+        else:
+            for carrier, n in summary.asked.items():
+                m.parcels.labels(carrier).inc(n)
+            for carrier, n in summary.requests.items():
+                m.track_requests.labels(carrier).inc(n)
+            m.parcel_alerts.inc(len(summary.alerts))
+            if summary.ok:
+                m.last_track.set(time.time())
+            if summary.commands:
+                self.wake()  # a delivered parcel queued a command: push it now
+        finally:
+            m.duration.labels("track", "").observe(time.monotonic() - started)
 
     def _push(self) -> None:
         started = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters import CARRIERS
 from adapters.chopni.page import OrderPage
 from connector.domain import Command
 from connector.domain.commands import AddComment, Cancel, Exchange, Refund, Ship
@@ -59,7 +60,8 @@ def goal_for(command: Command, push: dict) -> Goal:
                              hint=push.get("refused", {}).get(kind, "do it in the seller panel"))
     extra = getattr(command, "comment", "")
     if isinstance(command, Ship):
-        words = f"Tracking: {_carrier(command.carrier)} {command.ttn}"
+        words = f"Tracking: {_carrier(command.carrier)} {command.ttn}" if command.carrier else \
+            f"Tracking: {command.ttn}"
     elif isinstance(command, (Refund, Exchange)):
         words = f"{'refunded' if isinstance(command, Refund) else 'exchanged'}: {command.note}"
     elif isinstance(command, Cancel):
@@ -71,7 +73,7 @@ def goal_for(command: Command, push: dict) -> Goal:
 
 
 def _carrier(code: str) -> str:
-    return {"econt": "Econt", "speedy": "Speedy", "novaposhta": "Nova Poshta"}.get(code, code)
+    return CARRIERS[code].title if code in CARRIERS else code
 
 
 def current(page: OrderPage, listed: str = "") -> str:

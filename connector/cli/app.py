@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from connector import __version__
 from connector.config import CONFIG_ENV, Settings, load_settings
+from connector.domain.limits import clean_text
 from connector.errors import ConnectorError, StoreNotMigrated
 from connector.logs import configure as configure_logging
 from connector.store import Store
@@ -30,6 +31,12 @@ err = Console(stderr=True)  # stderr: messages for the person at the terminal
 def print_json(data: object) -> None:
     # print(), not rich: rich would colour and wrap, and the output must stay pure JSON
     print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def safe(text: object) -> str:
+    """Text from outside (a marketplace, a carrier, a database error) for the terminal: control characters, and so
+    escape sequences, dropped; Rich markup escaped, so ``[/bold]`` in a product name is printed, not obeyed."""
+    return escape(clean_text(text))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print pure JSON on stdout (for ERPs and scripts).")
@@ -92,7 +99,7 @@ def cli(ctx: click.Context, config: str | None, log_level: str | None, log_forma
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; turns our exceptions into a message and an exit code."""
     # each module adds its commands to ``cli``
-    from connector.cli import db, demo, doctor, mappings, orders, outbox, quarantine, run, sync  # noqa: F401
+    from connector.cli import db, demo, doctor, mappings, orders, outbox, quarantine, run, sync, track  # noqa: F401
 
     try:
         result = cli.main(args=argv, prog_name="connector", standalone_mode=False)

@@ -7,10 +7,11 @@ import time
 import click
 from rich.table import Table
 
-from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json
-from connector.domain import CancelReason, Status, build_command
-from connector.store.commands import enqueue
-from connector.store.queries import find_order, list_orders, order_detail
+from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json, safe
+from adapters import CARRIERS
+from connector.domain import CancelReason, Status
+from connector.store.queries import list_orders, order_detail
+from connector.sync.intake import submit
 from connector.store.tables import CommandRow
 
 
@@ -41,9 +42,9 @@ def orders_cmd(c: Context, account: str | None, status: str | None, review: bool
     for r in rows:
         o, s = r.order, r.shipment
         table.add_row(
-            str(o.id), o.account, o.external_id, o.status + (" ⚑" if o.needs_review else ""),
-            f"{o.marketplace_status} {o.marketplace_status_label}".strip(), o.payment_status,
-            s.ttn if s else "", s.status if s else "", f"{o.total} {o.currency}",
+            str(o.id), safe(o.account), safe(o.external_id), o.status + (" ⚑" if o.needs_review else ""),
+            safe(f"{o.marketplace_status} {o.marketplace_status_label}"), o.payment_status,
+            safe(s.ttn) if s else "", s.status if s else "", f"{o.total} {safe(o.currency)}",
             o.changed_at.strftime("%Y-%m-%d %H:%M"),
         )
     out.print(table)
@@ -68,46 +69,49 @@ def order_show(c: Context, ref: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    out.print(f"[bold]order {data['id']}[/]  {data['account']}:{data['external_id']}  ({data['marketplace']})")
-    out.print(f"status {data['status']}  ·  marketplace {data['marketplace_status']} "
-              f"{data['marketplace_status_label']}  ·  payment {data['payment_status']}"
+    e = safe  # everything below came from a marketplace or a carrier: printed as text, never as markup
+    out.print(f"[bold]order {data['id']}[/]  {e(data['account'])}:{e(data['external_id'])}  ({data['marketplace']})")
+    out.print(f"status {data['status']}  ·  marketplace {e(data['marketplace_status'])} "
+              f"{e(data['marketplace_status_label'])}  ·  payment {data['payment_status']}"
               + (f"  ·  cancel reason {data['cancel_reason']}" if data["cancel_reason"] else ""))
     if data["needs_review"]:
-        out.print(f"[yellow]needs review:[/] {data['review_reason']}")
-    out.print(f"total {data['total']} {data['currency']}  ·  created {data['created_at']}  ·  "
-              f"changed {data['changed_at']}")
+        out.print(f"[yellow]needs review:[/] {e(data['review_reason'])}")
+    out.print(f"total {data['total']} {e(data['currency'])}  ·  created {data['created_at']}  ·  "
+              f"changed {data['changed_at']}"
+              + (f"  ·  returns until {data['return_deadline']}" if data["return_deadline"] else ""))
     lines = Table(title="lines")
     for col in ("sku", "item", "name", "qty", "unit price"):
         lines.add_column(col)
     for line in data["lines"]:
-        lines.add_row(line["sku"], line["marketplace_item_id"], line["name"], str(line["quantity"]),
+        lines.add_row(e(line["sku"]), e(line["marketplace_item_id"]), e(line["name"]), str(line["quantity"]),
                       line["unit_price"])
     out.print(lines)
-    if data["shipments"]:
-        ships = Table(title="shipments")
-        for col in ("carrier", "TTN", "status", "carrier says"):
-            ships.add_column(col)
-        for s in data["shipments"]:
-            ships.add_row(s["carrier"], s["ttn"], s["status"],
-                          f"{s['carrier_status_code']} {s['carrier_status_text']}".strip())
-        out.print(ships)
+    for s in data["shipments"]:
+        parcel = Table(title=f"parcel {e(s['ttn'])} ({e(s['carrier'])}): {s['status']}"
+                       + (f" · not tracked: {e(s['not_tracked'])}" if s["not_tracked"] else "")
+                       + (f" · free storage until {s['storage_until']}" if s["storage_until"] else ""))
+        for col in ("when (UTC)", "status", "carrier code", "carrier says", "where"):
+            parcel.add_column(col)
+        for ev in s["events"]:
+            parcel.add_row((ev["occurred_at"] or "")[:19], ev["status"], e(ev["code"]), e(ev["text"]), e(ev["place"]))
+        if not s["events"]:
+            parcel.add_row("", s["status"], e(s["carrier_status_code"]), e(s["carrier_status_text"]), "")
+        out.print(parcel)
     timeline = Table(title="history")
     for col in ("recorded (UTC)", "actor", "from", "to", "outcome", "marketplace", "comment"):
         timeline.add_column(col)
     for h in data["history"]:
         timeline.add_row(h["recorded_at"][:19], h["actor"], h["from"] or "", h["to"], h["outcome"],
-                         f"{h['marketplace_status']} {h['marketplace_status_label']}".strip(), h["comment"])
+                         e(f"{h['marketplace_status']} {h['marketplace_status_label']}".strip()), e(h["comment"]))
     out.print(timeline)
 
 
 def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: float, key: str | None,
            as_json: bool) -> None:
     """Validate the command, write it to the outbox (once per idempotency key), and optionally wait for its push."""
-    command = build_command(kind, {k: v for k, v in payload.items() if v not in (None, "")})
     store = c.store()
     with store.transaction() as session:
-        row = find_order(session, ref)
-        queued = enqueue(session, row, command, requested_by="cli", key=key)
+        row, queued = submit(session, ref, kind, payload, requested_by="cli", key=key)
         command_id, order_ref = queued.row.id, f"{row.account}:{row.external_id}"
     if not as_json:
         verb = "queued" if queued.created else "already queued"
@@ -162,7 +166,10 @@ _status_command("complete", "complete", "Mark the order fulfilled.")
 
 @order.command("ship")
 @click.option("--ttn", required=True, help="The carrier's tracking number, e.g. 20450000000000.")
-@click.option("--carrier", default="novaposhta", show_default=True, help="Who carries the parcel.")
+@click.option("--carrier", default=None, metavar="NAME",
+              help=f"Who carries the parcel: {', '.join(sorted(CARRIERS))} (tracked), or another name (not "
+                   "tracked). By default the carrier whose number format the TTN has, among the marketplace's "
+                   "country's carriers. A TTN not of its carrier's format is refused.")
 @click.option("--comment", default="", help="A note that goes with the status change.")
 @command_options
 def order_ship(c, ref, ttn, carrier, comment, wait, timeout, key, as_json):

@@ -8,9 +8,10 @@ from rich.table import Table
 from adapters.factory import build_adapter, raw_mapper
 from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json
 from connector.cli.progress import progress
+from connector.cli.track import track_json, track_line
 from connector.store.orders import upsert_pulled
 from connector.store.queries import find_order
-from connector.sync.cycle import build_adapters, run_cycle
+from connector.sync.cycle import build_adapters, build_carriers, run_cycle, track_for
 from connector.sync.remap import remap_account
 
 
@@ -20,18 +21,22 @@ from connector.sync.remap import remap_account
 @json_option
 @pass_context
 def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -> None:
-    """Run one full cycle: pull every enabled account, then push every due command.
+    """Run one full cycle: pull every enabled account, track their parcels at the carriers, then push every due
+    command (including those the carriers' reports queued).
 
-    Exits 1 if any account failed (its error is shown); the other accounts still run."""
+    Exits 1 if any account was not pulled (failed, paused or held by another daemon: the reason is shown), a
+    carrier failed, or a command failed; the other accounts still run."""
     for name in accounts:
         c.settings.account(name)  # an unknown name is a usage error, before any work
     store = c.store()
     adapters, errors = build_adapters(c.settings, list(accounts) or None)
+    carriers = build_carriers(c.settings)
     with progress() as bar:
         tasks = {name: bar.add_task(f"pull {name}", total=None, info="") for name in adapters}
         result = run_cycle(store, adapters, on_page=lambda name, s: bar.update(
-            tasks[name], info=f"{s.pages} page(s), {s.created} new, {s.updated} changed"))
-    for adapter in adapters.values():
+            tasks[name], info=f"{s.pages} page(s), {s.created} new, {s.updated} changed"),
+            track=lambda: track_for(store, c.settings, carriers, accounts=list(adapters)))
+    for adapter in [*adapters.values(), *(a for a in carriers.values() if not isinstance(a, str))]:
         adapter.close()
     result.errors = errors | result.errors
     rows = []
@@ -43,8 +48,9 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
                      "skipped": s.skipped if s else "", "error": result.errors.get(name, "")})
     push = {"done": result.push.done, "retrying": result.push.retrying, "failed": result.push.failed,
             "paused_accounts": sorted(result.push.paused)}
+    track = track_json(result.track) if result.track else None
     if as_json:
-        print_json({"accounts": rows, "push": push})
+        print_json({"accounts": rows, "track": track, "push": push})
     else:
         table = Table(title="sync")
         for col in ("account", "", "new", "changed", "unchanged", "notes"):
@@ -54,9 +60,11 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
             table.add_row(r["account"], "[green]ok[/]" if r["ok"] else "[red]FAIL[/]", str(r["created"]),
                           str(r["updated"]), str(r["unchanged"]), notes)
         out.print(table)
+        if result.track is not None:
+            out.print(track_line(result.track), markup=False, highlight=False)
         out.print(f"push: {len(push['done'])} done, {len(push['retrying'])} to retry, {len(push['failed'])} failed"
                   + (f"; paused: {', '.join(push['paused_accounts'])}" if push["paused_accounts"] else ""))
-    if not result.ok:
+    if not result.ok or not all(r["ok"] for r in rows) or push["failed"]:
         raise click.exceptions.Exit(1)
 
 

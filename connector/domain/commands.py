@@ -91,7 +91,7 @@ class Ship(Command):
     target = Status.SHIPPED
     required = {"ttn": "the carrier's tracking number (TTN), e.g. --ttn 20450000000000"}
     ttn: str = ""
-    carrier: str = "novaposhta"
+    carrier: str = ""  # "" until routed: the seller's word, else the number's format (connector/sync/intake.py)
     comment: str = ""
 
     def __post_init__(self) -> None:

@@ -30,6 +30,7 @@ from connector.domain import (
     StatusEvent,
     utcnow,
 )
+from connector.domain.lifecycle import MAIN_PATH, rank
 from connector.domain.limits import clean_text
 from connector.errors import PayloadError, StoreError
 from connector.store.tables import (
@@ -113,8 +114,13 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
     order = to_domain(row)
     _keep_raw(session, row.id, raw, now)
     stale = pulled.changed_at < order.changed_at
-    event = order.propose_status(pulled.status, actor=actor, marketplace_status=pulled.marketplace_status,
-                                 occurred_at=pulled.changed_at, now=now, comment=comment)
+    # The marketplace repeating the status it already gave is no news, even where our status has moved past it
+    # (a carrier reported the delivery first): it is not proposed again, so it is neither a regression nor a flag.
+    restated = (pulled.marketplace_status.code == row.marketplace_status and pulled.status in MAIN_PATH
+                and (rank(pulled.status) or 0) < order.progress)
+    event = None if restated else order.propose_status(
+        pulled.status, actor=actor, marketplace_status=pulled.marketplace_status, occurred_at=pulled.changed_at,
+        now=now, comment=comment)
     if event is not None:
         _add_event(session, row.id, event)
     if not stale:
@@ -342,4 +348,27 @@ def remap(session: Session, row: OrderRow, mapped: Order, *, now: datetime | Non
                            .values(**values), execution_options={"synchronize_session": False})
     if done.rowcount != 1:
         raise ConcurrentUpdate(f"order {order.key} changed while it was being remapped", hint="run remap again")
+    return event
+
+
+def propose(session: Session, order_id: int, status: Status, *, actor: Actor, comment: str,
+            occurred_at: datetime | None = None, now: datetime | None = None) -> StatusEvent | None:
+    """A status someone other than the marketplace reports (the tracking rules), through the lifecycle like any
+    other: recorded in the history, applied only where the lifecycle allows."""
+    row = session.get(OrderRow, order_id)
+    if row is None:
+        raise StoreError(f"order {order_id} is gone")
+    order = to_domain(row)
+    if occurred_at and order.status_changed_at and occurred_at < order.status_changed_at:
+        occurred_at = None  # a fact reported late (a scan before our push landed) is still true now: not stale
+    event = order.propose_status(status, actor=actor, occurred_at=occurred_at, comment=comment, now=now)
+    if event is None:
+        return None
+    _add_event(session, row.id, event)
+    done = session.execute(sa.update(OrderRow).where(OrderRow.id == row.id, OrderRow.version == row.version)
+                           .values(**_order_columns(order) | {"version": row.version + 1, "synced_at": now or utcnow()}),
+                           execution_options={"synchronize_session": False})
+    if done.rowcount != 1:
+        raise ConcurrentUpdate(f"order {order.key} changed while a rule was applied", hint="the run tries again")
+    session.expire(row)
     return event

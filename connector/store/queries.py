@@ -13,9 +13,11 @@ from connector.store.tables import (
     OrderLineRow,
     OrderRow,
     QuarantineRow,
+    ShipmentEventRow,
     ShipmentRow,
     StatusHistoryRow,
 )
+from connector.store.shipments import timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,9 @@ class OrderSummary:
             "payment_status": o.payment_status,
             "cancel_reason": o.cancel_reason,
             "ttn": s.ttn if s else None,
+            "carrier": s.carrier if s else None,
             "shipment_status": s.status if s else None,
+            "return_deadline": o.return_deadline.isoformat() if o.return_deadline else None,
             "total": str(o.total),
             "currency": o.currency,
             "created_at": o.created_at.isoformat(),
@@ -52,6 +56,7 @@ class OrderDetail:
     shipments: list[ShipmentRow]
     history: list[StatusHistoryRow]
     commands: list[CommandRow]
+    parcel_events: dict[int, list[ShipmentEventRow]]  # shipment id → the carrier's timeline, oldest first
 
     def as_json(self) -> dict:
         o = self.summary.order
@@ -67,7 +72,12 @@ class OrderDetail:
             "shipments": [{"carrier": s.carrier, "ttn": s.ttn, "status": s.status,
                            "carrier_status_code": s.carrier_status_code,
                            "carrier_status_text": s.carrier_status_text,
-                           "checked_at": s.checked_at.isoformat() if s.checked_at else None}
+                           "carrier_updated_at": _iso(s.carrier_updated_at), "checked_at": _iso(s.checked_at),
+                           "delivered_at": _iso(s.delivered_at), "storage_until": _iso(s.storage_until),
+                           "not_tracked": s.not_tracked,
+                           "events": [{"occurred_at": _iso(e.occurred_at), "code": e.code, "status": e.status,
+                                       "text": e.text, "place": e.place}
+                                      for e in self.parcel_events.get(s.id, [])]}
                           for s in self.shipments],
             "history": [{"recorded_at": h.recorded_at.isoformat(),
                          "occurred_at": h.occurred_at.isoformat() if h.occurred_at else None,
@@ -79,6 +89,10 @@ class OrderDetail:
                           "last_error": c.last_error, "created_at": c.created_at.isoformat()}
                          for c in self.commands],
         }
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
 
 
 def find_order(session: Session, ref: str) -> OrderRow:
@@ -131,6 +145,7 @@ def order_detail(session: Session, ref: str) -> OrderDetail:
         shipments=shipments,
         history=list(session.exec(by_order(StatusHistoryRow)).all()),
         commands=list(session.exec(by_order(CommandRow)).all()),
+        parcel_events=timeline(session, [s.id for s in shipments]),
     )
 
 

@@ -67,6 +67,9 @@ class OrderRow(SQLModel, table=True):
     payload_sha256: str = Field(default="", max_length=64)
     needs_review: bool = Field(default=False, index=True)
     review_reason: str = Field(default="", max_length=500)
+    # The buyer may return the goods until then: counted from the carrier's delivery time where the account's
+    # tracking rules give a return window.
+    return_deadline: datetime | None = _utc(default=None)
     # Optimistic concurrency: every update is ``WHERE version = :seen`` and bumps it (store/orders.py).
     version: int = Field(default=1)
 
@@ -99,6 +102,30 @@ class ShipmentRow(SQLModel, table=True):
     carrier_updated_at: datetime | None = _utc(default=None)
     created_at: datetime = _utc()
     checked_at: datetime | None = _utc(default=None)
+    # The tracking job (connector/sync/track.py): when to ask the carrier next, and why it is not asked at all
+    # ('' while it is tracked: the carrier is not configured, its login was refused, no carrier is known).
+    next_check_at: datetime | None = _utc(default=None, index=True)
+    not_tracked: str = Field(default="", sa_type=sa.Text)
+    delivered_at: datetime | None = _utc(default=None)
+    storage_until: datetime | None = _utc(default=None)  # free storage at the pickup point ends
+
+
+class ShipmentEventRow(SQLModel, table=True):
+    """Append-only: each thing a carrier reported about a parcel, once (``fingerprint`` over code, time, place,
+    words), with the carrier's own code and words and the canonical status they mean."""
+
+    __tablename__ = "shipment_events"
+    __table_args__ = (sa.UniqueConstraint("shipment_id", "fingerprint", name="uq_shipment_events_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_id: int = Field(foreign_key="shipments.id", ondelete="CASCADE", index=True)
+    fingerprint: str = Field(max_length=64)
+    code: str = Field(default="", max_length=32)
+    text: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(max_length=32)
+    place: str = Field(default="", max_length=255)
+    occurred_at: datetime | None = _utc(default=None)
+    recorded_at: datetime = _utc()
 
 
 class StatusHistoryRow(SQLModel, table=True):

@@ -210,7 +210,9 @@ def test_outbox_lists_retries_and_cancels_commands(capsys, config, sandbox):
     refused = run_json(capsys, config, "order", "accept", ref(gone))["id"]
     accepted = run_json(capsys, config, "order", "accept", ref(kept))["id"]
     sandbox.set_status(gone, 45)  # the buyer cancels before the push
-    result = sync(capsys, config)
+    code, out, _ = run(capsys, "-c", config, "sync", "--once", "--json")
+    result = json.loads(out)
+    assert code == 1, "a command that failed in the run makes the run fail"
     assert result["push"]["failed"] == [refused] and result["push"]["done"] == [accepted]
     assert sandbox.order(gone)["status"] == 45 and sandbox.order(kept)["status"] == 26
 

@@ -133,7 +133,7 @@ def test_lease_due_takes_due_pending_rows_marks_them_in_progress_and_counts_the_
         leased = lease_due(session, "pusher-a", ttl=TTL, accounts={MAIN})
     assert [(c.id, c.kind, c.attempts, c.external_id, c.order_status) for c in leased] == [
         (first, "accept", 1, "1", "new"), (second, "ship", 1, "2", "new")]
-    assert leased[1].payload == {"ttn": "20450000000000", "carrier": "novaposhta"}
+    assert leased[1].payload == {"ttn": "20450000000000"}  # the carrier is routed at intake, not here
     row = command(store, first)
     assert (row.state, row.locked_by, row.attempts) == ("in_progress", "pusher-a", 1)
     assert before + TTL <= row.locked_until <= utcnow() + TTL
