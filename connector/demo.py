@@ -16,16 +16,20 @@ At Rozetka:
   ``connector order accept/ship/cancel/message`` does (``enqueue``, ``requested_by="demo"``): accept new
   orders, ship accepted ones with a TTN and tell the buyer, and sometimes give up on a buyer nobody can reach
   (18);
-- the carrier moves shipped parcels on at Rozetka: 61 → 3 → 4 → 5 → 6.
+- the carrier moves shipped parcels on at Rozetka: 61 → 3 → 4 → 5 → 6, and the same parcels at the Nova Poshta
+  sandbox (created, in transit, in the city, at the branch, received), where the daemon's tracking job follows
+  them by TTN.
 
 At Chopni, by its seller manual (no acceptance step; PROCESSING → SHIPPED with the tracking number → COMPLETE):
 
 - the panel holds a few older orders (``ChopniSandbox(orders=…)``), buyers place new ones (Pending) now and then,
   and Chopni confirms the payment of an unpaid one by hand (``set_marketplace_status``);
 - the seller starts processing paid new orders (``start_processing``), ships processing ones with an Econt
-  tracking number (``ship``), tells one buyer in a clean message (no contact data: Chopni refuses those),
-  completes shipped ones a couple of cycles later (``complete``: the sandbox has no carrier, so the seller's own
-  step stands in for the delivery) and exchanges one completed order (``exchange``).
+  tracking number (``ship``), tells one buyer in a clean message (no contact data: Chopni refuses those) and
+  exchanges one completed order (``exchange``);
+- Econt (and Speedy, for the older orders) move the parcels on, a step a cycle; when one is delivered the tracking
+  job makes its order ``delivered`` and queues COMPLETE, as the manual asks "upon receiving": the carrier, not the
+  seller, completes the order.
 
 Chopni e-mails the buyer for every history row written, so the e-mails its sandbox sent must equal the status
 changes the daemon's pushes report: the proof that nothing was sent twice.
@@ -53,8 +57,12 @@ import sqlalchemy as sa
 import yaml
 from sqlmodel import select
 
+from adapters.chopni.mapper import tracking
 from adapters.chopni.sandbox import ChopniSandbox
+from adapters.econt.sandbox import EcontSandbox
+from adapters.novaposhta.sandbox import NovaPoshtaSandbox
 from adapters.rozetka.sandbox import STATUSES, RozetkaSandbox
+from adapters.speedy.sandbox import SpeedySandbox
 from connector.config import Settings, load_settings
 from connector.daemon import Daemon
 from connector.domain import build_command
@@ -64,7 +72,7 @@ from connector.store.accounts import states
 from connector.store.commands import enqueue
 from connector.store.migrate import upgrade
 from connector.store.queries import list_orders
-from connector.store.tables import CommandRow, OrderRow, StatusHistoryRow
+from connector.store.tables import CommandRow, OrderRow, ShipmentRow, StatusHistoryRow
 
 ACCOUNT = "rozetka-demo"
 USERNAME = "demo@example.com"
@@ -74,9 +82,16 @@ CHOPNI_EMAIL = "demo-shop@example.com"
 CHOPNI_PASSWORD_ENV = "CONNECTOR_DEMO_CHOPNI_PASSWORD"  # the Chopni sandbox seller's password; never printed
 CHOPNI_REQUESTS_PER_SECOND = 50  # the config's ceiling: the sandbox is local, and the demo must stay quick
 CONFIG_NAME = "demo.yaml"
+NOVAPOSHTA_KEY_ENV = "CONNECTOR_DEMO_NOVAPOSHTA_KEY"
+CARRIER_LOGIN = "demo-shop"  # Econt's and Speedy's user name
+ECONT_PASSWORD_ENV = "CONNECTOR_DEMO_ECONT_PASSWORD"
+SPEEDY_PASSWORD_ENV = "CONNECTOR_DEMO_SPEEDY_PASSWORD"
+SECRET_ENVS = (NOVAPOSHTA_KEY_ENV, ECONT_PASSWORD_ENV, SPEEDY_PASSWORD_ENV)
 
 OPENING = (1, 1, 26, 2, 61, 4)  # the orders waiting when the day starts: Rozetka status ids
 CARRIER_ROAD = {61: 3, 3: 4, 4: 5, 5: 6}  # one step per cycle: handover planned → … → parcel received
+# The same parcel at Nova Poshta: created, in the city, heading to the buyer's city, at the branch, received.
+NOVAPOSHTA_CODE = {61: 1, 3: 4, 4: 5, 5: 7, 6: 9}
 BUYER_CANCELS_EVERY = 10  # at cycle 2, 12, 22…: an order arrives and its buyer cancels it the next cycle
 UNREACHABLE_FIRST, UNREACHABLE_EVERY = 4, 10  # from cycle 4, every 10: the seller cannot reach one buyer
 ARRIVAL_CHANCE = 0.4  # per cycle, besides the first cycle's certain arrival
@@ -84,7 +99,6 @@ ARRIVAL_CHANCE = 0.4  # per cycle, besides the first cycle's certain arrival
 CHOPNI_SEEDED = 5  # older orders the Chopni panel holds when the day starts (the sandbox's own mix)
 CHOPNI_ARRIVAL_CHANCE = 0.35  # per cycle, besides the first cycle's certain arrival
 CHOPNI_PAYMENT_FROM = 2  # from this cycle Chopni confirms one unpaid order's payment a cycle
-CHOPNI_COMPLETE_AFTER = 2  # cycles a parcel travels before the seller marks the order COMPLETE
 CHOPNI_EXCHANGE_FROM = 4  # from this cycle the seller exchanges the goods of one completed order (once)
 EXCHANGE_NOTE = "for another size, at the buyer's request"
 
@@ -219,6 +233,8 @@ class Summary:
     accounts: list[AccountSummary] = field(default_factory=list)
     emails_sent: int | None = None  # e-mails Chopni sent to buyers; None: the sandbox was gone
     pushed_changes: int = 0  # history rows (status changes) the daemon's Chopni pushes report
+    completed_by_carrier: list[str] = field(default_factory=list)  # "chopni-demo:7: COMPLETE after Econt delivered"
+    parcels: Counter = field(default_factory=Counter)  # shipment status → parcels
 
     @property
     def queued(self) -> int:
@@ -226,8 +242,8 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        """Every command the demo queued ended done."""
-        return self.snapshot.commands["done"] == self.queued
+        """Every command the demo queued ended done, and so did every command the carriers' reports queued."""
+        return self.snapshot.commands["done"] == self.queued and not self.failures
 
     @property
     def nothing_sent_twice(self) -> bool:
@@ -254,7 +270,6 @@ class _Script:
     hands_off: set[str] = field(default_factory=set)  # their buyer cancels: the seller never touches them
     buyer_cancels: dict[str, int] = field(default_factory=dict)  # external id → the cycle its buyer cancels
     next_unreachable: int = UNREACHABLE_FIRST
-    shipped_seen: dict[str, int] = field(default_factory=dict)  # Chopni id → the cycle the seller saw it shipped
     waiting_payment: set[str] = field(default_factory=set)  # Chopni ids the seller said it waits on
     messaged: bool = False  # the one Chopni buyer the seller writes to
     exchanged: bool = False  # the one Chopni order whose goods are exchanged
@@ -273,6 +288,9 @@ class Demo:
         self.started_at = time.monotonic()
         self.sandbox: RozetkaSandbox | None = None
         self.chopni: ChopniSandbox | None = None
+        self.novaposhta: NovaPoshtaSandbox | None = None
+        self.econt: EcontSandbox | None = None
+        self.speedy: SpeedySandbox | None = None
         self.store: Store | None = None
         self.daemon: Daemon | None = None
         self.settings: Settings | None = None
@@ -339,6 +357,28 @@ class Demo:
         self.chopni.add_seller(CHOPNI_EMAIL, passwords[CHOPNI_ACCOUNT], nickname="Demo Shop")
         self.chopni.start()
 
+        # The carriers, with fresh secrets of their own; the older Chopni parcels are already on their way.
+        for env in SECRET_ENVS:
+            self._saved_env[env] = os.environ.get(env)
+        os.environ[NOVAPOSHTA_KEY_ENV] = key = secrets.token_hex(16)
+        os.environ[ECONT_PASSWORD_ENV] = os.environ[SPEEDY_PASSWORD_ENV] = carrier_password = secrets.token_urlsafe(12)
+        self.novaposhta = NovaPoshtaSandbox(seed=o.seed, api_keys=(key,)).start()
+        self.econt = EcontSandbox(seed=o.seed).start()
+        self.speedy = SpeedySandbox(seed=o.seed).start()
+        for carrier in (self.econt, self.speedy):
+            carrier.add_login(CARRIER_LOGIN, carrier_password)
+        for order_id in self.sandbox.order_ids():
+            order = self.sandbox.order(order_id)
+            if order.get("ttn") and int(order["status"]) in NOVAPOSHTA_CODE:
+                self.novaposhta.add_parcel(str(order["ttn"]), code=NOVAPOSHTA_CODE[int(order["status"])])
+        for order_id in self.chopni.order_ids():
+            for _, comment, status in self.chopni.order(order_id)["history"]:
+                found = tracking(comment) if status == "SHIPPED" else None
+                if found and found[0] == "econt":
+                    self.econt.add_parcel(found[1], steps=2)
+                elif found and found[0] == "speedy":
+                    self.speedy.add_parcel(found[1], steps=2)
+
         # The configuration, as a real file a user can copy.
         self.config_path = self.workdir / CONFIG_NAME
         self.config_path.write_text(self._config_text(store_url), encoding="utf-8")
@@ -367,14 +407,22 @@ class Demo:
                  "email": CHOPNI_EMAIL, "password_env": CHOPNI_PASSWORD_ENV,
                  "requests_per_second": CHOPNI_REQUESTS_PER_SECOND},
             ],
-            "schedule": {"pull_every": f"{o.pull_every:g}s", "push_every": f"{o.push_every:g}s"},
+            "carriers": {
+                "novaposhta": {"base_url": self.novaposhta.url, "api_key_env": NOVAPOSHTA_KEY_ENV},
+                "econt": {"base_url": self.econt.base_url, "username": CARRIER_LOGIN,
+                          "password_env": ECONT_PASSWORD_ENV},
+                "speedy": {"base_url": self.speedy.base_url, "username": CARRIER_LOGIN,
+                           "password_env": SPEEDY_PASSWORD_ENV},
+            },
+            "schedule": {"pull_every": f"{o.pull_every:g}s", "push_every": f"{o.push_every:g}s",
+                         "track_every": f"{o.pull_every:g}s"},
             "daemon": {"health_port": 0},
             "log": {"level": "warning"},
         }
-        header = ("# Written by `connector demo`: the accounts point at the bundled Rozetka and Chopni sandboxes,\n"
-                  "# which live only while the demo runs. Their passwords are in $" + PASSWORD_ENV + "\n"
-                  "# and $" + CHOPNI_PASSWORD_ENV + " (set by the demo, never written here). The store\n"
-                  "# stays: read it with `connector -c THIS_FILE orders`.\n")
+        header = ("# Written by `connector demo`: the accounts and carriers point at the bundled sandboxes, which\n"
+                  "# live only while the demo runs. Their secrets are in $" + PASSWORD_ENV + ",\n"
+                  "# $" + CHOPNI_PASSWORD_ENV + " and the $CONNECTOR_DEMO_* carrier variables (set by the\n"
+                  "# demo, never written here). The store stays: read it with `connector -c THIS_FILE orders`.\n")
         return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def _wait_for_first_pull(self, timeout: float) -> None:
@@ -399,7 +447,8 @@ class Demo:
 
     def close(self) -> None:
         daemon, sandbox, chopni, store = self.daemon, self.sandbox, self.chopni, self.store
-        self.daemon = self.sandbox = self.chopni = None
+        carriers = [c for c in (self.novaposhta, self.econt, self.speedy) if c is not None]
+        self.daemon = self.sandbox = self.chopni = self.novaposhta = self.econt = self.speedy = None
         try:
             if daemon is not None:
                 daemon.shutdown(wait=True)  # the page or push in hand finishes against the live sandboxes
@@ -409,6 +458,8 @@ class Demo:
                 chopni.stop()
             if sandbox is not None:
                 sandbox.stop()
+            for carrier in carriers:
+                carrier.stop()
             if store is not None:
                 store.dispose()
             if self._scheduler_log_level is not None:
@@ -449,6 +500,9 @@ class Demo:
             if onward and str(order_id) not in busy:
                 sandbox.set_status(order_id, onward)
                 events.append(f"carrier moves {order_id} {status}→{onward} ({gloss(onward)})")
+                ttn = str(sandbox.order(order_id).get("ttn") or "")
+                if ttn in self.novaposhta.numbers():
+                    self.novaposhta.advance(ttn, NOVAPOSHTA_CODE[onward])
 
         # Buyers: cancellations that were due, then new orders.
         for external_id, when in list(script.buyer_cancels.items()):
@@ -478,6 +532,10 @@ class Demo:
                     chopni.set_marketplace_status(order_id, "Payment Confirmed")
                     events.append(f"payment of {order_id} confirmed")
                     break
+        for carrier, numbers in ((self.econt, self.econt.numbers()), (self.speedy, self.speedy.parcel_ids())):
+            for number in numbers:
+                if carrier.move(number) is not None:
+                    events.append(f"{'Econt' if carrier is self.econt else 'Speedy'} moves parcel {number}")
         if n == 1 or rng.random() < CHOPNI_ARRIVAL_CHANCE:
             paid = rng.choice(("PROCESSED", "PROCESSED", "COD"))
             events.append(f"new order {self.chopni.add_order(vendor_status='Pending', marketplace_status=paid)}")
@@ -507,6 +565,7 @@ class Demo:
                         events.append(f"seller cancels {ext} (buyer unreachable)")
                     else:
                         ttn = self.ttn_for(ext)
+                        self.novaposhta.add_parcel(ttn, code=NOVAPOSHTA_CODE[61])
                         commands = [("ship", {"ttn": ttn, "carrier": "novaposhta"}),
                                     ("message_buyer", {"text": f"Ваше замовлення №{ext} відправлено Новою "
                                                                f"Поштою, ТТН {ttn}. Дякуємо за покупку!"})]
@@ -518,8 +577,8 @@ class Demo:
         return events
 
     def _chopni_seller(self, busy: set[str]) -> list[str]:
-        """The Chopni seller, by the manual: PROCESSING, SHIPPED with the tracking number, COMPLETE; refunds and
-        exchanges after that. There is no acceptance step."""
+        """The Chopni seller, by the manual: PROCESSING, then SHIPPED with the tracking number; COMPLETE comes from
+        the carrier's delivery (the tracking rules); exchanges after that. There is no acceptance step."""
         script, events, n = self._script, [], self.cycle
         with self.store.transaction() as session:
             summaries = sorted(list_orders(session, account=CHOPNI_ACCOUNT, limit=10_000),
@@ -527,8 +586,6 @@ class Demo:
             for summary in summaries:
                 order = summary.order
                 ext = order.external_id
-                if order.status == "shipped":
-                    script.shipped_seen.setdefault(ext, n)
                 if ext in busy:
                     continue
                 done = script.queued.setdefault((CHOPNI_ACCOUNT, ext), set())
@@ -543,6 +600,7 @@ class Demo:
                         events.append(f"seller starts processing {ext}")
                 elif order.status == "processing" and "ship" not in done:
                     ttn = self.econt_ttn_for(ext)
+                    self.econt.add_parcel(ttn)
                     commands = [("ship", {"ttn": ttn, "carrier": "econt"})]
                     events.append(f"seller ships {ext} with Econt {ttn}")
                     if not script.messaged:
@@ -551,10 +609,6 @@ class Demo:
                                                                    f"with Econt, tracking number {ttn}. Thank "
                                                                    f"you for shopping with us!"}))
                         events.append(f"seller writes to the buyer of {ext}")
-                elif order.status == "shipped" and "complete" not in done \
-                        and n - script.shipped_seen[ext] >= CHOPNI_COMPLETE_AFTER:
-                    commands = [("complete", {})]
-                    events.append(f"seller completes {ext}: the buyer has the parcel")
                 elif order.status == "completed" and not script.exchanged and n >= CHOPNI_EXCHANGE_FROM:
                     script.exchanged = True
                     commands = [("exchange", {"note": EXCHANGE_NOTE})]
@@ -570,9 +624,9 @@ class Demo:
         return f"2045{int(digest, 16) % 10**10:010d}"
 
     def econt_ttn_for(self, external_id: str) -> str:
-        """An Econt-shaped shipment number (10 digits), the same for the same seed and order."""
+        """An Econt-shaped shipment number (13 digits), the same for the same seed and order."""
         digest = hashlib.sha256(f"{self.options.seed}:chopni:{external_id}".encode()).hexdigest()
-        return f"105{int(digest, 16) % 10**7:07d}"
+        return f"105{int(digest, 16) % 10**10:010d}"
 
     def _busy(self) -> dict[str, set[str]]:
         """Per account, the orders with a demo command not yet finished."""
@@ -685,11 +739,19 @@ class Demo:
         with self.store.transaction() as session:
             rows = session.exec(select(CommandRow, OrderRow)
                                 .join(OrderRow, OrderRow.id == CommandRow.order_id)
-                                .where(CommandRow.requested_by == "demo", OrderRow.account.in_(list(kinds)))
+                                .where(CommandRow.requested_by.in_(("demo", "automation")),
+                                       OrderRow.account.in_(list(kinds)))
                                 .order_by(CommandRow.id)).all()
+            parcels = Counter(dict(session.exec(select(ShipmentRow.status, sa.func.count())
+                                                .group_by(ShipmentRow.status)).all()))
+        completed_by_carrier = []
         for command, order in rows:
-            by_kind[command.kind] += 1
-            kinds[order.account][command.kind] += 1
+            if command.requested_by == "automation" and command.state == "done":
+                completed_by_carrier.append(f"{order.account}:{order.external_id}: {command.kind} after the "
+                                            "carrier reported the parcel delivered")
+            if command.requested_by == "demo":
+                by_kind[command.kind] += 1
+                kinds[order.account][command.kind] += 1
             if order.account == CHOPNI_ACCOUNT and command.state == "done":
                 # each history row the push wrote (and Chopni e-mailed about) is one "STATUS: comment" part
                 pushed_changes += sum(1 for part in (command.result or "").split("; ")
@@ -708,4 +770,5 @@ class Demo:
         out_of_sync = [line for a in accounts for line in a.out_of_sync]
         return Summary(self.cycle, time.monotonic() - self.started_at, interrupted, snapshot, by_kind,
                        failures, out_of_sync, self.config_path, self.workdir, self.store.safe_url,
-                       accounts=accounts, emails_sent=self.emails_sent(), pushed_changes=pushed_changes)
+                       accounts=accounts, emails_sent=self.emails_sent(), pushed_changes=pushed_changes,
+                       completed_by_carrier=completed_by_carrier, parcels=parcels)

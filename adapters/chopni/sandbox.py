@@ -853,7 +853,7 @@ class ChopniSandbox(Sandbox):
         rng = self._rng
         if name == "SHIPPED":
             if rng.random() < 0.6:
-                return f"Tracking: Econt {rng.randint(1_050_000_000, 1_059_999_999)}"
+                return f"Tracking: Econt {rng.randint(1_050_000_000_000, 1_059_999_999_999)}"  # 13 digits
             return f"Tracking: Speedy {rng.randint(61_000_000_000, 61_999_999_999)}"
         return rng.choice(FLOW_COMMENTS.get(name, ("",)))
 

@@ -189,6 +189,11 @@ def _print_summary(s: Summary, caught_up: bool, live_mode: bool) -> None:
           + (f", {unfinished} unfinished" if unfinished else ""))
     for failure in s.failures:
         out.print(f"  [red]{escape(failure)}[/]", highlight=False, soft_wrap=True)
+    if s.parcels:
+        p(f"parcels at the carriers: {_counts(s.parcels)}")
+    p(f"orders the carrier, not the seller, completed: {len(s.completed_by_carrier)}")
+    for line in s.completed_by_carrier:
+        p(f"  {line}")
     if s.emails_sent is not None:
         verdict = "nothing was sent twice" if s.nothing_sent_twice else "they differ"
         line = (f"Chopni e-mailed its buyers {s.emails_sent} time(s) for the {s.pushed_changes} status "
