@@ -56,9 +56,12 @@ def check_credentials(settings: Settings) -> list[Check]:
                 present, detail = False, str(exc)
             checks.append(Check(f"credentials {account.name}", present, detail))
     for name, carrier in settings.carriers.items():
-        present = carrier.api_key.value() is not None
-        checks.append(Check(f"credentials {name}", present, f"api key from {carrier.api_key.describe()}"
-                            + ("" if present else " is not set: export it")))
+        try:
+            unset = carrier.unset_secrets(name)
+            detail = f"not set: export {', '.join(unset)}" if unset else "secrets present"
+        except ConnectorError as exc:
+            unset, detail = ["?"], str(exc)
+        checks.append(Check(f"credentials {name}", not unset, detail))
     return checks
 
 
