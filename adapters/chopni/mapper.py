@@ -39,14 +39,20 @@ CARRIERS = {"econt": "econt", "еконт": "econt", "speedy": "speedy", "спи
 _TRACKING = re.compile(r"(?<![\w])([A-Z]{2}\d{9}[A-Z]{2}|\d[\d ]{6,22}\d)(?![\w])")
 
 
-def tracking(comment: str) -> tuple[str, str] | None:
-    """(carrier, tracking number) from a free-text comment such as 'Tracking: Econt 1057 1234 56', or None."""
+def tracking(comment: str, shipping_method: str = "") -> tuple[str, str] | None:
+    """(carrier, tracking number) from a free-text comment such as 'Tracking: Econt 1057 1234 56', or None. The
+    carrier is the one the comment names, else the one the order's shipping method names, else "unknown" (the
+    tracking job then goes by the number's format)."""
     match = _TRACKING.search(comment)
     if not match:
         return None
-    lowered = comment.casefold()
-    carrier = next((code for word, code in CARRIERS.items() if word in lowered), "unknown")
+    carrier = _carrier_word(comment) or _carrier_word(shipping_method) or "unknown"
     return carrier, "".join(match.group(1).split())
+
+
+def _carrier_word(text: str) -> str:
+    lowered = text.casefold()
+    return next((code for word, code in CARRIERS.items() if word in lowered), "")
 
 
 def panel_time(value: str | None) -> datetime | None:
@@ -80,7 +86,8 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
         raise PayloadError(f"Chopni order {page.order_id}: no readable order date")
     shipments = []
     for h in page.history:  # every tracking number the seller gave, the newest last
-        found = tracking(h.comment) if vocabulary.rule(h.status.casefold()).status is Status.SHIPPED else None
+        found = tracking(h.comment, page.shipping_method) \
+            if vocabulary.rule(h.status.casefold()).status is Status.SHIPPED else None
         if found and not ttn_problem(found[1]) and all(s.ttn != found[1] for s in shipments):
             shipments.append(Shipment(carrier=found[0], ttn=found[1]))
     first, last = clean_text(row.get("firstname")), clean_text(row.get("lastname"))

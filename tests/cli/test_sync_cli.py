@@ -295,3 +295,26 @@ def test_a_record_without_a_usable_id_is_listed_by_quarantine_and_the_sync_goes_
     assert [r["external_id"] for r in listed] == ["9" * 80] and "80 characters" in listed[0]["reason"]
     assert json.loads(listed[0]["body"])["id"] == int("9" * 80)
     assert len(run_json(capsys, config, "orders")) == 30
+
+
+def test_ship_refuses_a_number_not_of_its_carriers_form_with_exit_2(capsys, config, sandbox):
+    accepted = sandbox.add_order(status=26)
+    sync(capsys, config)
+    code, _, err = run(capsys, "-c", config, "order", "ship", ref(accepted), "--ttn", "12345")
+    assert code == 2 and "12345" in err and "--carrier" in err
+    code, _, err = run(capsys, "-c", config, "order", "ship", ref(accepted), "--ttn", "20450000000000",
+                       "--carrier", "ukrposhta")
+    assert code == 2 and "not a Ukrposhta tracking number" in err
+    assert outbox(capsys, config) == []
+    queued = run_json(capsys, config, "order", "ship", ref(accepted), "--ttn", "2045 0000 0000 00")
+    assert queued["state"] == "pending"
+
+
+def test_track_without_carriers_says_why_nothing_is_tracked_and_exits_0(capsys, config, sandbox):
+    shipped = sandbox.add_order(status=4)
+    report = sync(capsys, config)["track"]  # the cycle tracks too
+    assert report["requests"] == {} and "novaposhta is not configured" in report["not_tracked"]["novaposhta"]
+    again = run_json(capsys, config, "track")
+    assert again["due"] == 0 and again["requests"] == {}, "not due again until track_every has passed"
+    shown = run_json(capsys, config, "order", "show", ref(shipped))
+    assert "not configured" in shown["shipments"][0]["not_tracked"]

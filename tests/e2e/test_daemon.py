@@ -26,6 +26,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import func, select
 
+from adapters.novaposhta.sandbox import DEFAULT_KEY, NovaPoshtaSandbox
 from adapters.rozetka.sandbox import RozetkaSandbox
 from connector.cli.app import main
 from connector.domain import build_command
@@ -42,6 +43,7 @@ CONNECTOR = str(Path(sys.executable).with_name("connector"))
 ACCOUNT = "rozetka-main"
 USERNAME, PASSWORD = "shop@example.com", "password"
 PASSWORD_ENV = "TEST_DAEMON_ROZETKA_PASSWORD"
+NP_KEY_ENV = "TEST_DAEMON_NOVAPOSHTA_KEY"
 V = load("rozetka")
 WAIT = 20.0  # the longest any single condition is waited for
 
@@ -154,14 +156,16 @@ def daemons(tmp_path) -> Iterator[Callable[..., DaemonProcess]]:
 
 
 def write_config(tmp_path: Path, sandbox: RozetkaSandbox, store: Store, *, pull_every: str = "1s",
-                 push_every: str = "2s", stale_after: int = 3, name: str = "connector") -> tuple[Path, int]:
+                 push_every: str = "2s", stale_after: int = 3, name: str = "connector",
+                 carriers: dict | None = None, track_every: str = "30m") -> tuple[Path, int]:
     port = free_port()
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
         "store": {"url": store.url},
         "accounts": [{"name": ACCOUNT, "marketplace": "rozetka", "base_url": sandbox.url,
                       "username": USERNAME, "password_env": PASSWORD_ENV}],
-        "schedule": {"pull_every": pull_every, "push_every": push_every},
+        "carriers": carriers or {},
+        "schedule": {"pull_every": pull_every, "push_every": push_every, "track_every": track_every},
         "daemon": {"health_port": port, "stale_after": stale_after},
         "log": {"format": "json", "level": "info"},
     }))
@@ -345,6 +349,32 @@ def test_healthz_and_metrics_report_pulls_and_pushes_and_a_failing_account_turns
                  "/healthz to recover")
     finally:
         sandbox.stop()
+
+
+def test_the_daemon_tracks_parcels_on_its_schedule_and_reports_it_in_metrics(sqlite_store, tmp_path, daemons):
+    store = sqlite_store
+    sandbox = make_sandbox(seed=8, orders=0)
+    with NovaPoshtaSandbox(seed=8) as np:
+        try:
+            ttn = np.add_parcel(code=9)
+            order_id = sandbox.add_order(status=4)
+            sandbox.set_status(order_id, 4, ttn=ttn)
+            carriers = {"novaposhta": {"base_url": np.url, "api_key_env": NP_KEY_ENV}}
+            config, port = write_config(tmp_path, sandbox, store, carriers=carriers, track_every="1s")
+            os.environ[NP_KEY_ENV] = DEFAULT_KEY
+            daemon = daemons(config, port)
+
+            def delivered() -> bool:
+                with store.reading() as session:
+                    order = session.exec(select(OrderRow).where(OrderRow.external_id == str(order_id))).first()
+                    return bool(order and order.status == "delivered")
+
+            wait_for(delivered, "the tracking job to move the order to delivered")
+            assert daemon.metric("connector_track_requests_total", carrier="novaposhta") >= 1
+            assert daemon.metric("connector_last_track_success_timestamp_seconds") > 0
+        finally:
+            os.environ.pop(NP_KEY_ENV, None)
+            sandbox.stop()
 
 
 # -- 3. signals ----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.chopni.mapper import tracking
 from adapters.chopni.page import HistoryRow, OrderPage
 from adapters.chopni.planner import Step, goal_for, next_step
 from connector.domain import build_command
@@ -82,3 +83,13 @@ def test_a_comment_alone_keeps_the_status():
 def test_accept_is_refused_because_chopni_has_no_such_step():
     with pytest.raises(CommandInvalid, match="no way to accept"):
         goal_for(build_command("accept"), PUSH)
+
+
+@pytest.mark.parametrize("comment,method,expected", [
+    ("Tracking: Econt 1057 1234 56789", "", ("econt", "1057123456789")),
+    ("Tracking: 61234567890", "Speedy - to an office", ("speedy", "61234567890")),
+    ("Tracking: 61234567890", "Pickup at the store", ("unknown", "61234567890")),
+    ("Your order is on its way.", "Econt", None),
+])
+def test_the_carrier_comes_from_the_comment_else_the_shipping_method(comment, method, expected):
+    assert tracking(comment, method) == expected
