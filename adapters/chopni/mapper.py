@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,6 +68,13 @@ def panel_time(value: str | None) -> datetime | None:
     return None
 
 
+def buyer_total(page: OrderPage) -> Decimal:
+    """What the buyer pays for this seller's part: the lines at the buyer's prices plus the seller's shipping. The
+    page's own Total is the seller's net (after the marketplace's commission) plus shipping: that is ``seller_net``."""
+    shipping = next((amount for label, amount in page.totals.items() if "shipping" in label), Decimal(0))
+    return sum((line.unit_price * line.quantity for line in page.lines), Decimal(0)) + shipping
+
+
 def current_status(row: dict[str, Any], page: OrderPage) -> tuple[str, str]:
     """(vendor status name, the comment that came with it): the list shows the name, the history the comment."""
     name = str(row.get("suborder_status") or (page.history[-1].status if page.history else "")).strip()
@@ -96,7 +104,8 @@ def to_order(row: dict[str, Any], page: OrderPage, account: str, vocabulary: Voc
         status=rule.status,
         marketplace_status=MarketplaceStatus(name, f"(marketplace: {marketplace or '?'})"),
         currency=str(row.get("currency_code") or page.currency or "EUR"),
-        total=page.total,
+        total=buyer_total(page),
+        seller_net=page.total,
         created_at=created,
         changed_at=max(observed_at, created),
         payment_status=vocabulary.payment(marketplace.casefold()),

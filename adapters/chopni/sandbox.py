@@ -1500,7 +1500,9 @@ FLOW_COMMENTS = {
     "refunded": ("refunded: full amount returned to the card", "exchanged: sent a replacement in another size",
                  "refunded: the buyer returned one item"),
     "Cancelled": ("Out of stock, sorry.", "Cancelled at the buyer's request."),
-    "Failed": ("The courier could not deliver the parcel.",),
+    # Stock MultiMerch's "Failed" (id 5, STATE_FAILED) is an order that failed before fulfilment, beside
+    # Cancelled; a parcel the courier could not deliver is a carrier event, not a vendor status.
+    "Failed": ("We could not fulfil this order.", "The order could not be completed, sorry."),
 }
 BUYER_COMMENTS = ("", "", "", "Please call before delivery.", "Gift wrapping, please.", "Deliver after 18:00.")
 BUYER_MESSAGES = ("Hello, when will my order be shipped?", "Can you send it with Speedy instead?",

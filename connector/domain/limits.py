@@ -74,6 +74,8 @@ def check_order(order: Order) -> Order:
     if problem:
         raise PayloadError(problem)
     check_amount(order.total, "total")
+    if order.seller_net is not None:
+        check_amount(order.seller_net, "seller_net")
     for i, line in enumerate(order.lines):
         check_quantity(line.quantity, f"lines[{i}].quantity")
         check_amount(line.unit_price, f"lines[{i}].unit_price")

@@ -118,6 +118,9 @@ class Order:
     changed_at: datetime
     payment_status: PaymentStatus = PaymentStatus.UNKNOWN
     cancel_reason: CancelReason | None = None
+    # What the seller receives (after the marketplace's commission, with shipping) where the marketplace shows it;
+    # ``total`` is always what the buyer pays.
+    seller_net: Decimal | None = None
     buyer: Buyer = field(default_factory=Buyer)
     lines: list[OrderLine] = field(default_factory=list)
     shipments: list[Shipment] = field(default_factory=list)

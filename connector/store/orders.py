@@ -195,7 +195,7 @@ def _printable(text: str) -> str:
 
 
 # Fields a fresh pull carries straight into the stored order; status goes through the lifecycle instead.
-_OWNED_BY_MARKETPLACE = ("currency", "total", "changed_at", "payment_status", "buyer")
+_OWNED_BY_MARKETPLACE = ("currency", "total", "seller_net", "changed_at", "payment_status", "buyer")
 # Columns that identify a row: never cut, or what is stored and what is looked up would differ.
 _IDENTITY = frozenset({"marketplace", "account", "external_id", "ttn"})
 
@@ -243,6 +243,7 @@ def _order_columns(order: Order) -> dict:
         "cancel_reason": order.cancel_reason.value if order.cancel_reason else None,
         "currency": order.currency,
         "total": order.total,
+        "seller_net": order.seller_net,
         "buyer_name": order.buyer.name,
         "buyer_phone": order.buyer.phone,
         "buyer_email": order.buyer.email,
@@ -261,6 +262,7 @@ def to_domain(row: OrderRow) -> Order:
         marketplace_status=MarketplaceStatus(row.marketplace_status, row.marketplace_status_label),
         currency=row.currency,
         total=row.total,
+        seller_net=row.seller_net,
         created_at=row.created_at,
         changed_at=row.changed_at,
         payment_status=PaymentStatus(row.payment_status),

@@ -42,6 +42,7 @@ class OrderSummary:
             "shipment_status": s.status if s else None,
             "return_deadline": o.return_deadline.isoformat() if o.return_deadline else None,
             "total": str(o.total),
+            "seller_net": str(o.seller_net) if o.seller_net is not None else None,
             "currency": o.currency,
             "created_at": o.created_at.isoformat(),
             "changed_at": o.changed_at.isoformat(),

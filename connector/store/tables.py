@@ -56,7 +56,8 @@ class OrderRow(SQLModel, table=True):
     payment_status: str = Field(default="unknown", max_length=32)
     cancel_reason: str | None = Field(default=None, max_length=32)
     currency: str = Field(max_length=3)
-    total: Decimal = _money()
+    total: Decimal = _money()  # what the buyer pays, on every marketplace
+    seller_net: Decimal | None = _money(default=None)  # what the seller receives, where the marketplace shows it
     buyer_name: str = Field(default="", max_length=255)
     buyer_phone: str = Field(default="", max_length=64)
     buyer_email: str = Field(default="", max_length=255)

@@ -6,6 +6,8 @@ is a defect a buyer sees.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlmodel import select
 
@@ -13,7 +15,7 @@ from adapters.base import HttpPolicy
 from adapters.chopni.adapter import ChopniAdapter
 from adapters.chopni.client import ChopniClient
 from adapters.chopni.sandbox import ChopniSandbox
-from connector.domain import build_command
+from connector.domain import CancelReason, Status, build_command
 from connector.errors import CommandInvalid, ConflictError
 from connector.store.tables import OrderRow
 from connector.sync.pull import pull_account
@@ -192,3 +194,22 @@ def test_a_comment_keeps_the_vendor_status_the_buyer_sees(store, sandbox, vendor
     result = adapter(sandbox).push(build_command("comment", {"text": "Packed twice, as asked."}), str(order_id))
     assert result.sent and sandbox.order(order_id)["vendor_status"] == vendor_status
     assert [e["status"] for e in sandbox.emails_sent[mark:]] == [vendor_status]
+
+
+def test_total_is_what_the_buyer_pays_and_seller_net_what_the_seller_receives(store, sandbox):
+    """One field means one thing on every marketplace: the page's own Total is the seller's net plus shipping."""
+    pull_account(store, adapter(sandbox))
+    with store.reading() as session:
+        rows = {o.external_id: (o.total, o.seller_net) for o in session.exec(select(OrderRow))}
+    truth = {str(i): (Decimal(sandbox.order(i)["total"]), Decimal(sandbox.order(i)["seller_total"]))
+             for i in sandbox.order_ids()}
+    assert rows == truth and all(total > net for total, net in rows.values())
+
+
+def test_a_failed_vendor_status_is_a_cancellation_as_in_the_stock_install(sandbox):
+    """Stock MultiMerch's "Failed" (id 5, beside Cancelled) is an order that failed before fulfilment; the
+    mapping and the sandbox's own seeded orders mean the same by it."""
+    assert (V.rule("failed").status, V.rule("failed").cancel_reason) == (Status.CANCELLED, CancelReason.OTHER)
+    busy = ChopniSandbox(seed=2, orders=200)
+    comments = [c for i in busy.order_ids() for _, c, s in busy.order(i)["history"] if s == "Failed"]
+    assert comments and not any("courier" in c.casefold() or "deliver" in c.casefold() for c in comments)
