@@ -219,6 +219,9 @@ class ScheduleSettings(_Section):
 class DaemonSettings(_Section):
     health_host: str = "127.0.0.1"  # where /healthz and /metrics listen; keep it local unless a proxy guards it
     health_port: int | None = Field(default=9464, ge=0, le=65535)  # null: no health server; 0: any free port
+    # How long a push taken over from a dead pusher waits before the order is re-read: at least the longest a
+    # marketplace write can take to land (the HTTP request deadline), or a write still in flight is sent again.
+    takeover_wait: Duration = timedelta(seconds=45)
     stale_after: int = Field(default=3, ge=1)  # /healthz fails when an account's last good pull is this many
     #                                            pull intervals old
 

@@ -34,7 +34,7 @@ from connector.logs import get_logger, redact
 from connector.store import Store
 from connector.store.accounts import reclaim_dead_local_leases, resume, states
 from connector.store.tables import CommandRow
-from connector.sync import owner_id
+from connector.sync import owner_id, process_alive
 from connector.sync.cycle import build_adapters, build_carriers, track_for
 from connector.sync.pull import pull_account
 from connector.sync.push import push_due
@@ -68,16 +68,6 @@ class Metrics:
                                      registry=r)
         self.last_track = Gauge("connector_last_track_success_timestamp_seconds",
                                 "When the last tracking run finished without a carrier failing", registry=r)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
 
 
 def error_class(exc: BaseException) -> str:
@@ -119,7 +109,8 @@ class Daemon:
         # restarted after a crash on this host should not wait for its dead predecessor's leases to run out.
         with self.store.transaction() as session:
             resume(session)
-            freed = reclaim_dead_local_leases(session, socket.gethostname(), _alive)
+            freed = reclaim_dead_local_leases(session, socket.gethostname(), process_alive,
+                                              settle=self.settings.daemon.takeover_wait)
         if freed:
             log.info("took over leases of a daemon that died on this host", leases=freed)
         schedule = self.settings.schedule
@@ -241,7 +232,8 @@ class Daemon:
     def _drain(self) -> None:
         while not self.stop.is_set():
             self._woken.clear()
-            summary = push_due(self.store, self.adapters, self.owner, stop=self.stop)
+            summary = push_due(self.store, self.adapters, self.owner, stop=self.stop,
+                               settle=self.settings.daemon.takeover_wait)
             for account, outcome in summary.outcomes:
                 self.metrics.pushes.labels(account, outcome).inc()
             # go again if the batch was full (more may be due) or a command arrived meanwhile

@@ -35,7 +35,8 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
         tasks = {name: bar.add_task(f"pull {name}", total=None, info="") for name in adapters}
         result = run_cycle(store, adapters, on_page=lambda name, s: bar.update(
             tasks[name], info=f"{s.pages} page(s), {s.created} new, {s.updated} changed"),
-            track=lambda: track_for(store, c.settings, carriers, accounts=list(adapters)))
+            track=lambda: track_for(store, c.settings, carriers, accounts=list(adapters)),
+            settle=c.settings.daemon.takeover_wait)
     for adapter in [*adapters.values(), *(a for a in carriers.values() if not isinstance(a, str))]:
         adapter.close()
     result.errors = errors | result.errors

@@ -6,7 +6,7 @@ the holder's lease ran out (a crashed daemon's lease simply expires).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -83,21 +83,39 @@ def states(session: Session) -> dict[str, AccountStateRow]:
     return {row.account: row for row in session.exec(select(AccountStateRow)).all()}
 
 
-def reclaim_dead_local_leases(session: Session, host: str, alive: Callable[[int], bool]) -> list[str]:
-    """Leases held by daemons on this host whose process is gone: free them now instead of waiting for them to run
-    out, so a daemon restarted after a crash gets straight back to work. Owners are ``host:pid:nonce``."""
+def reclaim_dead_local_leases(session: Session, host: str, alive: Callable[[int], bool], *,
+                              settle: timedelta, accounts: Collection[str] | None = None,
+                              commands: bool = True, now: datetime | None = None) -> list[str]:
+    """Leases held by processes on this host that are gone (a killed daemon or `sync --once`): free them now
+    instead of waiting for them to run out. Owners are ``host:pid:nonce``.
+
+    A pull lease is free at once: a page is read again, never written twice. A push is given back as pending only
+    after ``settle``: the dead holder's last write may still be in flight and must land before anyone re-reads the
+    order (or it would be sent again). ``accounts`` limits the pull leases looked at; ``commands`` False skips the
+    push leases."""
+    now = now or utcnow()
     freed: list[str] = []
-    for table, key, lease_col in ((AccountStateRow, AccountStateRow.account, AccountStateRow.lease_owner),
-                                  (CommandRow, CommandRow.id, CommandRow.locked_by)):
-        for row_key, owner in session.exec(select(key, lease_col).where(lease_col.like(f"{host}:%"))).all():
-            pid = owner.split(":")[1] if owner.count(":") >= 2 else ""
-            if pid.isdigit() and not alive(int(pid)):
-                if table is AccountStateRow:
-                    release(session, row_key, owner)
-                else:
-                    session.execute(sa.update(CommandRow).where(CommandRow.id == row_key,
-                                                                CommandRow.locked_by == owner)
-                                    .values(state="pending", locked_by="", locked_until=None),
-                                    execution_options={"synchronize_session": False})
-                freed.append(f"{table.__tablename__}:{row_key}")
+    a = AccountStateRow
+    query = select(a.account, a.lease_owner).where(a.lease_owner.like(f"{host}:%"))
+    if accounts is not None:
+        query = query.where(a.account.in_(list(accounts)))
+    for account, owner in session.exec(query).all():
+        if _dead(owner, alive):
+            release(session, account, owner)
+            freed.append(f"account_state:{account}")
+    if commands:
+        c = CommandRow
+        for command_id, owner in session.exec(select(c.id, c.locked_by).where(
+                c.state == "in_progress", c.locked_by.like(f"{host}:%"))).all():
+            if _dead(owner, alive):
+                session.execute(sa.update(c).where(c.id == command_id, c.locked_by == owner)
+                                .values(state="pending", locked_by="", locked_until=None,
+                                        next_attempt_at=now + settle),
+                                execution_options={"synchronize_session": False})
+                freed.append(f"commands:{command_id}")
     return freed
+
+
+def _dead(owner: str, alive: Callable[[int], bool]) -> bool:
+    pid = owner.split(":")[1] if owner.count(":") >= 2 else ""
+    return pid.isdigit() and not alive(int(pid))

@@ -63,10 +63,11 @@ class Leased:
 
 
 def lease_due(session: Session, owner: str, *, ttl: timedelta, accounts: Collection[str], limit: int = 20,
-              now: datetime | None = None) -> list[Leased]:
+              settle: timedelta = timedelta(0), now: datetime | None = None) -> list[Leased]:
     """Take up to ``limit`` due commands of ``accounts``: pending ones whose time has come, and in-progress ones
-    whose holder's lease ran out (it crashed mid-push; the adapter re-reads before every step, so picking the
-    command up again never repeats a step that landed).
+    whose holder's lease ran out ``settle`` ago (it died mid-push; its last write may have been in flight, so it is
+    given that long to land; then the adapter re-reads before every step, and picking the command up again never
+    repeats a step that landed).
 
     Commands of one order go one at a time, oldest first: a later one waits while an earlier one is unfinished
     (ship must not overtake accept). On PostgreSQL, rows another daemon is taking are skipped, not waited for
@@ -75,7 +76,7 @@ def lease_due(session: Session, owner: str, *, ttl: timedelta, accounts: Collect
     c = CommandRow
     earlier = sa.orm.aliased(CommandRow)
     due = sa.or_(sa.and_(c.state == "pending", sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
-                 sa.and_(c.state == "in_progress", c.locked_until < now))
+                 sa.and_(c.state == "in_progress", c.locked_until < now - settle))
     blocked = (select(earlier.id).where(earlier.order_id == c.order_id, earlier.id < c.id,
                                         earlier.state.in_(("pending", "in_progress"))).exists())
     query = (select(c, OrderRow).join(OrderRow, OrderRow.id == c.order_id)
@@ -113,6 +114,15 @@ def finish(session: Session, command_id: int, owner: str, *, state: str, error: 
     if refund_attempt:
         values["attempts"] = c.attempts - 1
     done = session.execute(sa.update(c).where(c.id == command_id, c.locked_by == owner).values(**values),
+                           execution_options={"synchronize_session": False})
+    return done.rowcount == 1
+
+
+def renew(session: Session, command_id: int, owner: str, ttl: timedelta, now: datetime | None = None) -> bool:
+    """Extend our lease on a command we are pushing (the heartbeat); False if it is no longer ours."""
+    c = CommandRow
+    done = session.execute(sa.update(c).where(c.id == command_id, c.locked_by == owner, c.state == "in_progress")
+                           .values(locked_until=(now or utcnow()) + ttl),
                            execution_options={"synchronize_session": False})
     return done.rowcount == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from connector.config import Settings
 from connector.errors import ConnectorError, describe
 from connector.logs import get_logger
 from connector.store import Store
-from connector.sync import owner_id
+from connector.sync import WRITE_SETTLE, owner_id
 from connector.sync.pull import PullSummary, pull_account
 from connector.sync.push import PushSummary, push_due
 from connector.sync.track import TrackSummary, track_parcels
@@ -83,7 +84,8 @@ def track_for(store: Store, settings: Settings, carriers: dict[str, CarrierAdapt
 def run_cycle(store: Store, adapters: dict[str, MarketplaceAdapter], *, owner: str | None = None,
               stop: threading.Event | None = None,
               on_page: Callable[[str, PullSummary], None] | None = None,
-              track: Callable[[], TrackSummary] | None = None) -> CycleResult:
+              track: Callable[[], TrackSummary] | None = None,
+              settle: timedelta = WRITE_SETTLE) -> CycleResult:
     result = CycleResult()
     owner = owner or owner_id()
     for name, adapter in adapters.items():
@@ -101,5 +103,5 @@ def run_cycle(store: Store, adapters: dict[str, MarketplaceAdapter], *, owner: s
         except Exception as exc:  # noqa: BLE001  (tracking never stops the push)
             result.track = TrackSummary(errors={"tracking": describe(exc)})
             log.error("tracking failed", error=describe(exc))
-    result.push = push_due(store, adapters, owner, stop=stop)
+    result.push = push_due(store, adapters, owner, stop=stop, settle=settle)
     return result

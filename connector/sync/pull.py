@@ -8,6 +8,7 @@ quarantine with its reason; the rest of the page and its cursor are stored eithe
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,16 +23,23 @@ from connector.domain.limits import identity_problem
 from connector.errors import AuthError, OrderIdError, PayloadError, StoreError, describe
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
-from connector.store.accounts import acquire, pause, paused_accounts, record_run, release
+from connector.store.accounts import (
+    acquire,
+    pause,
+    paused_accounts,
+    reclaim_dead_local_leases,
+    record_run,
+    release,
+)
 from connector.store.cursors import read_cursor, write_cursor
 from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, quarantine, upsert_pulled
-from connector.sync import owner_id
+from connector.sync import LEASE_TTL, WRITE_SETTLE, heartbeat, owner_id, process_alive
 
 log = get_logger(__name__)
 
 STREAM = "orders"
 PAGE_TRIES = 3  # a page that meets a concurrent writer is re-read from the store and written again
-LEASE = timedelta(minutes=5)  # renewed with every page; a crashed puller's lease runs out by itself
+LEASE = LEASE_TTL  # renewed by a heartbeat and with every page; a dead puller's lease runs out in a minute
 PAUSE = timedelta(minutes=30)
 
 
@@ -72,21 +80,16 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
             if account in paused_accounts(session):
                 summary.skipped = "paused after an authentication failure"
                 return summary
+            # a killed daemon or `sync --once` on this host holds no account: its page is simply read again
+            reclaim_dead_local_leases(session, socket.gethostname(), process_alive, settle=WRITE_SETTLE,
+                                      accounts=[account], commands=False)
             if not acquire(session, account, owner, lease):
                 summary.skipped = "another daemon is pulling this account"
                 return summary
             summary.cursor = read_cursor(session, account, STREAM)
         try:
-            for page in adapter.pull(summary.cursor):
-                _store_page(store, adapter, page, summary, owner, lease)
-                if on_page is not None:
-                    on_page(summary)
-                summary.notes += page.notes
-                for note in page.notes:
-                    log.warning("pull note", note=note)
-                if stop is not None and stop.is_set():
-                    summary.notes.append("stopped between pages: shutting down; the next run reads on")
-                    break
+            with heartbeat(lambda: _renew(store, account, owner, lease)) as lost:
+                _pages(store, adapter, summary, owner, lease, lost, stop, on_page)
         except AuthError as exc:
             log.error("ALERT account paused", reason=exc.message, hint=exc.hint)
             with store.transaction() as session:
@@ -108,6 +111,29 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
         log.info("pull done", pages=summary.pages, created=summary.created, updated=summary.updated,
                  unchanged=summary.unchanged, unparsed=len(summary.unparsed), unmapped=len(summary.unmapped))
     return summary
+
+
+def _renew(store: Store, account: str, owner: str, lease: timedelta) -> bool:
+    with store.transaction() as session:
+        return acquire(session, account, owner, lease)
+
+
+def _pages(store: Store, adapter: MarketplaceAdapter, summary: PullSummary, owner: str, lease: timedelta,
+           lost: threading.Event, stop: threading.Event | None,
+           on_page: Callable[[PullSummary], None] | None) -> None:
+    for page in adapter.pull(summary.cursor):
+        if lost.is_set():
+            raise LeaseLost(f"the lease on {adapter.account} was taken over while its page was read",
+                            hint="the other daemon continues the pull; nothing of this page was written")
+        _store_page(store, adapter, page, summary, owner, lease)
+        if on_page is not None:
+            on_page(summary)
+        summary.notes += page.notes
+        for note in page.notes:
+            log.warning("pull note", note=note)
+        if stop is not None and stop.is_set():
+            summary.notes.append("stopped between pages: shutting down; the next run reads on")
+            break
 
 
 def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary, owner: str,

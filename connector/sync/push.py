@@ -12,7 +12,9 @@ Outcomes, by what the error means (connector/errors.py):
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,19 +28,22 @@ from connector.errors import (
     CommandInvalid,
     ConflictError,
     PermanentError,
+    StoreError,
     TransientError,
     describe,
 )
 from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
 from connector.store.accounts import pause, paused_accounts
-from connector.store.commands import Leased, finish, lease_due
+from connector.store.accounts import reclaim_dead_local_leases
+from connector.store.commands import Leased, finish, lease_due, renew
 from connector.store.orders import upsert_pulled
 from connector.store.tables import OrderRow
+from connector.sync import LEASE_TTL, WRITE_SETTLE, heartbeat, process_alive
 
 log = get_logger(__name__)
 
-LEASE = timedelta(minutes=10)  # far longer than one push can take (bounded retries, bounded steps)
+LEASE = LEASE_TTL  # renewed by a heartbeat while the push runs; a dead pusher's lease runs out in a minute
 PAUSE = timedelta(minutes=30)
 MAX_ATTEMPTS = 8
 # Wait before attempt N+1 (from the N-th on, the last entry): quick at first, then patient.
@@ -64,16 +69,22 @@ def retry_after(attempts: int) -> timedelta:
 
 
 def push_due(store: Store, adapters: Mapping[str, MarketplaceAdapter], owner: str, *,
-             stop: threading.Event | None = None, limit: int = 20) -> PushSummary:
+             stop: threading.Event | None = None, limit: int = 20, settle: timedelta = WRITE_SETTLE) -> PushSummary:
     """Up to ``limit`` due commands of the accounts in ``adapters``, one lease at a time (a batch leased at once
     could outlive its lease while it waits its turn, and be pushed again elsewhere); returns what happened."""
     summary = PushSummary()
+    with store.transaction() as session:  # a killed pusher on this host: its commands back, after WRITE_SETTLE
+        freed = reclaim_dead_local_leases(session, socket.gethostname(), process_alive, settle=settle,
+                                          accounts=())
+    if freed:
+        log.info("took over commands of a dead pusher on this host; each waits for its last write to land",
+                 commands=freed, wait=str(settle))
     for _ in range(limit):
         if stop is not None and stop.is_set():
             break
         with store.transaction() as session:
             accounts = set(adapters) - paused_accounts(session) - summary.paused
-            leased = lease_due(session, owner, ttl=LEASE, accounts=accounts, limit=1)
+            leased = lease_due(session, owner, ttl=LEASE, accounts=accounts, limit=1, settle=settle)
         if not leased:
             break
         command = leased[0]
@@ -101,7 +112,8 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
             # checked at all): a conflict with the marketplace's state, which wins.
             raise ConflictError(exc.message, hint="the order is flagged for review; the marketplace's state wins") \
                 from None
-        result = adapter.push(command, leased.external_id)
+        with heartbeat(lambda: _renew(store, leased.id, owner)):
+            result = adapter.push(command, leased.external_id)
     except ConflictError as exc:
         _failed(store, leased, owner, exc.message, exc.hint or "", summary)
         _flag(store, leased.order_id, f"command {leased.id} ({leased.kind}) conflicts: {exc.message}")
@@ -112,8 +124,8 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
         with store.transaction() as session:
             pause(session, leased.account, f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
                   until=utcnow() + PAUSE)
-            finish(session, leased.id, owner, state="pending", error=exc.message, hint=exc.hint or "",
-                   refund_attempt=True, next_attempt_at=utcnow())
+        _finish(store, leased.id, owner, state="pending", error=exc.message, hint=exc.hint or "",
+                refund_attempt=True, next_attempt_at=utcnow())
         summary.paused.add(leased.account)
         summary.outcomes.append((leased.account, "paused"))
     except Exception as exc:  # noqa: BLE001  (transient, or a bug: either way the command must not be lost)
@@ -125,15 +137,13 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
             _failed(store, leased, owner, f"gave up after {leased.attempts} attempts: {message}",
                     "the marketplace kept failing; `connector outbox retry ID` tries again", summary)
             return
-        with store.transaction() as session:
-            finish(session, leased.id, owner, state="pending", error=message,
-                   next_attempt_at=utcnow() + retry_after(leased.attempts))
+        _finish(store, leased.id, owner, state="pending", error=message,
+                next_attempt_at=utcnow() + retry_after(leased.attempts))
         summary.retrying.append(leased.id)
         summary.outcomes.append((leased.account, "retrying"))
     else:
         text = "; ".join(result.sent + result.skipped) or "nothing to do"
-        with store.transaction() as session:
-            held = finish(session, leased.id, owner, state="done", result=text)
+        held = _finish(store, leased.id, owner, state="done", result=text)
         if not held:
             log.warning("pushed, but the lease had run out: another daemon may hold the command now", result=text)
         summary.done.append(leased.id)
@@ -142,9 +152,28 @@ def _push_one(store: Store, adapter: MarketplaceAdapter, leased: Leased, owner: 
         _refresh(store, adapter, leased, text)
 
 
-def _failed(store: Store, leased: Leased, owner: str, message: str, hint: str, summary: PushSummary) -> None:
+def _renew(store: Store, command_id: int, owner: str) -> bool:
     with store.transaction() as session:
-        finish(session, leased.id, owner, state="failed", error=message, hint=hint)
+        return renew(session, command_id, owner, LEASE)
+
+
+def _finish(store: Store, command_id: int, owner: str, **outcome) -> bool:
+    """Record a push's outcome, through a short store outage: the write already landed at the marketplace, and an
+    outcome lost here would leave the order's commands waiting until the lease ran out and a re-read."""
+    for wait in (0.5, 1.0, 2.0, None):
+        try:
+            with store.transaction() as session:
+                return finish(session, command_id, owner, **outcome)
+        except StoreError as exc:
+            if wait is None or not isinstance(exc.__cause__, sa.exc.OperationalError):
+                raise
+            log.warning("recording the push's outcome failed; trying again", error=describe(exc))
+            time.sleep(wait)
+    return False
+
+
+def _failed(store: Store, leased: Leased, owner: str, message: str, hint: str, summary: PushSummary) -> None:
+    _finish(store, leased.id, owner, state="failed", error=message, hint=hint)
     summary.failed.append(leased.id)
     summary.outcomes.append((leased.account, "failed"))
     log.warning("push failed", command_kind=leased.kind, error=message, hint=hint)

@@ -166,7 +166,7 @@ def write_config(tmp_path: Path, sandbox: RozetkaSandbox, store: Store, *, pull_
                       "username": USERNAME, "password_env": PASSWORD_ENV}],
         "carriers": carriers or {},
         "schedule": {"pull_every": pull_every, "push_every": push_every, "track_every": track_every},
-        "daemon": {"health_port": port, "stale_after": stale_after},
+        "daemon": {"health_port": port, "stale_after": stale_after, "takeover_wait": "1s"},
         "log": {"format": "json", "level": "info"},
     }))
     return path, port

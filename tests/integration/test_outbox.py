@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -569,7 +570,8 @@ def test_a_restarted_daemon_takes_over_the_leases_of_a_dead_one_on_the_same_host
         assert acquire(session, "other", "host-a:4343:y", timedelta(minutes=5))
         assert acquire(session, "far", "host-b:4242:z", timedelta(minutes=5))
     with store.transaction() as session:
-        freed = reclaim_dead_local_leases(session, "host-a", alive=lambda pid: pid == 4343)
+        freed = reclaim_dead_local_leases(session, "host-a", alive=lambda pid: pid == 4343,
+                                          settle=timedelta(seconds=45))
     with store.transaction() as session:
         owners = {r.account: r.lease_owner for r in session.exec(select(AccountStateRow))}
     assert freed == ["account_state:acc"]
@@ -595,3 +597,96 @@ def test_lease_owners_are_unique_per_process_run():
     from connector.sync import owner_id
     a, b = owner_id(), owner_id()
     assert a != b and a.split(":")[1] == b.split(":")[1]  # same host and pid, different runs
+
+
+# -- takeovers (issue: crash recovery without double pushes) --------------------------------------------------
+
+def _dead_pid() -> int:
+    """The pid of a process that has just exited on this host."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_command_of_a_dead_pusher_waits_for_its_last_write_to_land_before_anyone_takes_it(store):
+    """Freed at once, its write could still be in flight while the next pusher re-reads the order and sends it
+    again: it is given back only after WRITE_SETTLE."""
+    import socket
+
+    from connector.sync import WRITE_SETTLE
+    command_id = queue(store, make_order(store), "accept", {})
+    dead = f"{socket.gethostname()}:{_dead_pid()}:gone"
+    assert lease(store, dead) == [command_id]
+    adapter = FakeAdapter()
+    before = utcnow()
+    assert push_due(store, {MAIN: adapter}, "daemon-b").pushed == 0 and adapter.pushed == []
+    row = command(store, command_id)
+    assert (row.state, row.locked_by) == ("pending", "")
+    assert before + WRITE_SETTLE <= row.next_attempt_at <= utcnow() + WRITE_SETTLE
+    assert lease(store, "daemon-b", now=row.next_attempt_at + timedelta(seconds=1)) == [command_id]
+
+
+def test_an_expired_push_lease_is_taken_only_once_a_late_write_would_have_landed(store):
+    command_id = queue(store, make_order(store), "accept", {})
+    assert lease(store, "far-away-host:1:x") == [command_id]
+    expired = command(store, command_id).locked_until
+    with store.transaction() as session:
+        take = lambda at: [c.id for c in lease_due(session, "b", ttl=TTL, accounts={MAIN}, settle=timedelta(  # noqa
+            seconds=45), now=at)]
+        assert take(expired + timedelta(seconds=10)) == []
+        assert take(expired + timedelta(seconds=46)) == [command_id]
+
+
+def test_a_pull_lease_of_a_killed_sync_on_this_host_is_taken_over_at_once_by_the_next_run(store):
+    """A killed `sync --once` must not keep the account from the next one for the lease's lifetime."""
+    import socket
+
+    from connector.store.accounts import acquire
+    with store.transaction() as session:
+        assert acquire(session, MAIN, f"{socket.gethostname()}:{_dead_pid()}:gone", timedelta(minutes=5))
+        assert acquire(session, "elsewhere", "another-host:1:x", timedelta(minutes=5))
+    summary = pull_account(store, FakeAdapter(), owner="next-run")
+    assert not summary.skipped
+    assert pull_account(store, FakeAdapter("elsewhere"), owner="next-run").skipped  # a live lease elsewhere holds
+
+
+def test_a_push_that_outlives_its_lease_keeps_it_by_heartbeat(store, monkeypatch):
+    """Leases are short; a slow marketplace write must not let a second pusher take the same command."""
+    import connector.sync as sync
+    import connector.sync.push as push
+    monkeypatch.setattr(push, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(sync, "HEARTBEAT", timedelta(seconds=0.2))
+    command_id = queue(store, make_order(store), "accept", {})
+    seen: list[list[int]] = []
+    slow = FakeAdapter()
+
+    def push_slowly(command, external_id):
+        time.sleep(2.5)  # longer than the lease: only the heartbeat keeps it
+        with store.transaction() as session:
+            seen.append([c.id for c in lease_due(session, "rival", ttl=TTL, accounts={MAIN})])
+        return PushResult(["status 26"], [], "26")
+
+    slow.push = push_slowly
+    worker = threading.Thread(target=push_due, args=(store, {MAIN: slow}, "daemon-a"))
+    worker.start()
+    worker.join(timeout=20)
+    assert seen == [[]] and command(store, command_id).state == "done"
+
+
+def test_an_outcome_that_meets_a_store_blip_is_recorded_when_the_store_is_back(store, monkeypatch):
+    import connector.sync.push as push
+    real, calls = push.finish, []
+
+    def flaky(session, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE commands", {}, Exception("server closed the connection"))
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(push, "finish", flaky)
+    monkeypatch.setattr(push.time, "sleep", lambda _s: None)
+    command_id = queue(store, make_order(store), "accept", {})
+    summary = push_due(store, {MAIN: FakeAdapter()}, "daemon-a")
+    assert summary.done == [command_id] and command(store, command_id).state == "done" and len(calls) == 2
