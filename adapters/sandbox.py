@@ -1,15 +1,22 @@
-"""What every sandbox shares: an HTTP server on 127.0.0.1 in a background thread, started and stopped the same way.
+"""What every sandbox shares: an HTTP server on 127.0.0.1 in a background thread, started and stopped the same way,
+the faults every sandbox injects the same way, and the command line every ``python -m adapters.<name>.sandbox``
+offers.
 
 A sandbox subclasses ``Sandbox`` and names its request handler; the handler reaches the sandbox as
-``self.server.sandbox``.
+``self.server.sandbox``. Sandboxes never import each other: what two of them share lives here.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import socket
+import struct
 import sys
 import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -163,15 +170,41 @@ def apply_fault_rates(faults: Any, specs: list[str], parser: argparse.ArgumentPa
             parser.error(f"--fault {spec}: {exc}")
 
 
+# -- HTTP ---------------------------------------------------------------------------------------------------------
+
+# The page nginx answers for an error of its own: every sandbox names nginx as its Server, so most show this one
+# for server_error and rate_limit.
+NGINX_PAGE = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1>"
+              "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+# A page that names no server, for a sandbox whose service's front server is not known.
+PLAIN_PAGE = "<html><head><title>{code} {reason}</title></head><body><h1>{code} {reason}</h1></body></html>\r\n"
+
+
+def error_page(code: int, template: str = NGINX_PAGE) -> bytes:
+    """An HTML error page for ``code`` with its standard reason phrase (``Error`` for a code http.server lacks)."""
+    reason = BaseHTTPRequestHandler.responses.get(code, ("Error",))[0]
+    return template.format(code=code, reason=reason).encode()
+
+
 class SandboxHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive as httpx expects, answering as nginx; every method goes to the subclass's
-    ``serve``."""
+    ``serve``, which draws its fault, lets ``common_fault`` answer the kinds every sandbox answers alike, and
+    handles the rest itself."""
 
     protocol_version = "HTTP/1.1"
     server_version = "nginx"
     sys_version = ""
     timeout = 60  # an idle keep-alive connection is closed after a minute
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall between
+
+    error_template: ClassVar[str] = NGINX_PAGE  # the page of server_error and rate_limit
+    error_type: ClassVar[str] = "text/html"  # its Content-Type
+    json_type: ClassVar[str] = "application/json; charset=utf-8"  # the Content-Type of ``send_json``
+    rate_limit_kind: ClassVar[str] = "rate_limit"  # the fault kind answered with HTTP 429
+    # The JSON APIs' fakes have always written the body on HEAD too (no client of theirs sends one); a fake of a
+    # web site turns this off so a HEAD gets the headers alone, as HTTP wants.
+    body_on_head: ClassVar[bool] = True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self.serve()  # type: ignore[attr-defined]
@@ -181,3 +214,109 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def send(self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """One whole answer. ``headers`` are pairs, not a dict, so a name may repeat (``Set-Cookie``)."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.body_on_head or self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, answer: Any, *, malformed: bool = False) -> None:
+        """``answer`` as JSON. ``malformed`` (the fault) sends the handled answer cut in half with HTTP 200: the
+        request took effect, the client cannot parse what it says."""
+        text = json.dumps(answer, ensure_ascii=False)
+        if malformed:
+            status, text = 200, text[: len(text) // 2]
+        self.send(status, text.encode(), self.json_type)
+
+    def common_fault(self, fault: Fault | None) -> bool:
+        """Act out the faults every sandbox shares; True when that finished the request (the caller stops).
+
+        ``reset`` drops the connection with an RST and no answer, so the request is not handled; ``slow`` waits
+        ``seconds`` and lets the request go on; ``server_error`` answers an error page (``status=`` or a random
+        500/502/503); the rate-limit kind answers HTTP 429 with ``Retry-After: retry_after``. Any other kind is the
+        caller's.
+        """
+        if fault is None or fault.kind not in ("reset", "slow", "server_error", self.rate_limit_kind):
+            return False
+        kind = fault.kind
+        if kind == "reset":
+            # SO_LINGER 0: close() sends an RST, so the client sees a reset connection, not a clean close
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return True
+        if kind == "slow":
+            time.sleep(float(fault.options.get("seconds", 2)))
+            return False
+        if kind == "server_error":
+            code = self.server.sandbox.faults.pick_status(fault.options)  # type: ignore[attr-defined]
+            self.send(code, error_page(code, self.error_template), self.error_type)
+            return True
+        self.send(429, error_page(429, self.error_template), self.error_type,
+                  [("Retry-After", str(fault.options.get("retry_after", 1)))])
+        return True
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+        """One line per request on stderr, unless the sandbox was started ``--quiet``."""
+        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+# -- command line ---------------------------------------------------------------------------------------------------
+
+def sandbox_parser(prog: str, description: str, default_port: int, *, kinds: Iterable[str],
+                   seeded: str = "parcels", fault_example: str = "server_error=0.05") -> argparse.ArgumentParser:
+    """The options every ``python -m adapters.<name>.sandbox`` has: ``--host``, ``--port``, ``--seed``,
+    ``--fault KIND=PROBABILITY`` and ``--quiet``; the sandbox adds its own. ``seeded`` names what a seed
+    reproduces besides the fault draws; ``kinds`` are the fault kinds the help lists."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=default_port, help="port to listen on; 0 picks a free one "
+                        "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help=f"random seed: the same seed gives the same {seeded} "
+                        "and fault draws (default: random)")
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
+                        help=f"inject a fault into that share of requests, e.g. {fault_example}; repeatable. "
+                             f"Kinds: {', '.join(sorted(kinds))}")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    return parser
+
+
+def serve_from_args(sandbox: Any, parser: argparse.ArgumentParser, args: argparse.Namespace,
+                    banner: list[str]) -> int:
+    """The end of every sandbox's ``main``: the ``--fault`` rates (a bad one is a usage error), ``--quiet``, then
+    serve in the foreground until Ctrl-C."""
+    apply_fault_rates(sandbox.faults, args.fault, parser)
+    sandbox.log_requests = not args.quiet
+    return sandbox.run_until_interrupted(banner)
+
+
+def add_move_every(parser: argparse.ArgumentParser) -> None:
+    """``--move-every SECONDS``, for a carrier sandbox whose parcels can walk their paths by themselves."""
+    parser.add_argument("--move-every", type=float, default=0.0, metavar="SECONDS",
+                        help="move every parcel one step along its path this often (default: never)")
+
+
+def keep_moving(sandbox: Any, every: float, thread_name: str) -> None:
+    """``--move-every``: a daemon thread moves every parcel one step along its path every ``every`` seconds, so a
+    demo's tracking changes on its own. ``every`` <= 0 moves nothing."""
+    if every <= 0:
+        return
+
+    def mover() -> None:
+        while True:
+            time.sleep(every)
+            for number in sandbox.numbers():
+                sandbox.move(number)
+
+    threading.Thread(target=mover, name=thread_name, daemon=True).start()
+
+
+def first_numbers(label: str, numbers: list[str]) -> str:
+    """A banner line naming the first ten parcel numbers, enough to try by hand without flooding the terminal."""
+    return f"  {label}: " + " ".join(numbers[:10]) + (" …" if len(numbers) > 10 else "")

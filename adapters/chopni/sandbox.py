@@ -30,16 +30,11 @@ Run it in the foreground: ``python -m adapters.chopni.sandbox --help``.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import random
 import re
-import socket
-import struct
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +45,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
 
 SOFIA = ZoneInfo("Europe/Sofia")  # the server's wall clock: every date on the wire is Sofia time (inferred)
 STORE_NAME = "Chopni"
@@ -1570,15 +1565,17 @@ def _random_buyer(rng: random.Random) -> dict[str, str]:
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
 HTML_TYPE = "text/html; charset=utf-8"
-NGINX = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>"
-         "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 # session_start()'s nocache limiter, on every OpenCart page
 NO_CACHE = [("Expires", "Thu, 19 Nov 1981 08:52:00 GMT"), ("Cache-Control", "no-store, no-cache, must-revalidate"),
             ("Pragma", "no-cache")]
 
 
-
 class _Handler(SandboxHandler):
+    # A web site, not an API: every answer (nginx's error pages and JSON too: MultiMerch sets no header of its own)
+    # is text/html with a charset, and a HEAD gets the headers alone.
+    error_type = HTML_TYPE
+    body_on_head = False
+
     def serve(self) -> None:
         sandbox: ChopniSandbox = self.server.sandbox  # type: ignore[attr-defined]
         split = urlsplit(self.path)
@@ -1587,44 +1584,19 @@ class _Handler(SandboxHandler):
         request = Request(self.command, split.path, query.get("route", "common/home"), query,
                           _parse_form(raw, self.headers.get("Content-Type", "")),
                           {k.lower(): v for k, v in self.headers.items()}, _cookies(self.headers.get_all("Cookie")))
+        # Drawn on the route, not the path: index.php is the site's only path.
         fault = sandbox.faults.draw(request.method, request.route)
         sandbox.record(request)
-        kind = fault.kind if fault else None
-        if kind == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        if self.common_fault(fault):
             return
-        if kind == "slow":
-            time.sleep(float(fault.options.get("seconds", 2)))
-        if kind == "server_error":
-            code = sandbox.faults.pick_status(fault.options)
-            return self._send(Response(code, self._nginx(code)))
-        if kind == "rate_limit":
-            return self._send(Response(429, self._nginx(429),
-                                       [("Retry-After", str(fault.options.get("retry_after", 1)))]))
+        kind = fault.kind if fault else None
         if kind == "expire_token":
             sandbox.expire_sessions()
         response = sandbox.dispatch(request)
+        # Not send_json's cut: an HTML page or a redirect is cut too, and keeps its status.
         if kind == "malformed" and response.body:
             response.body = response.body[: len(response.body) // 2]
-        self._send(response)
-
-    def _nginx(self, code: int) -> bytes:
-        return NGINX.format(code=code, reason=self.responses.get(code, ("Error",))[0]).encode()
-
-    def _send(self, response: Response) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", HTML_TYPE)  # JSON too: MultiMerch sets no header of its own
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        self.send(response.status, response.body, HTML_TYPE, response.headers)
 
 
 ChopniSandbox.handler = _Handler
@@ -1659,18 +1631,13 @@ def _cookies(headers: list[str] | None) -> dict[str, str]:
 # -- command line ---------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.chopni.sandbox",
-        description="Run a fake Chopni seller panel (OpenCart 2.3 + MultiMerch 8.14) in the foreground "
-                    "(Ctrl-C stops it). Point the connector's Chopni account at the printed URL and log in with "
-                    "the printed e-mail and password.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8082, help="port to listen on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser = sandbox_parser(
+        "python -m adapters.chopni.sandbox",
+        "Run a fake Chopni seller panel (OpenCart 2.3 + MultiMerch 8.14) in the foreground (Ctrl-C stops it). Point "
+        "the connector's Chopni account at the printed URL and log in with the printed e-mail and password.", 8082,
+        kinds=FAULT_KINDS, seeded="orders, status ids")
     parser.add_argument("--orders", type=int, default=20, help="how many realistic orders to seed for the seller "
                         "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same orders, "
-                        "status ids and fault draws (default: random)")
     parser.add_argument("--email", default="shop@example.com", help="the seller's login e-mail "
                         "(default: %(default)s)")
     parser.add_argument("--password", default="password", help="the seller's password (default: %(default)s)")
@@ -1679,18 +1646,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: %(default)s)")
     parser.add_argument("--page-size-cap", type=int, default=100, help="largest iDisplayLength honoured; a request "
                         "without iDisplayLength still gets every order (default: %(default)s)")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help="inject a fault into that share of requests, e.g. server_error=0.05; repeatable. "
-                             f"Kinds: {', '.join(sorted(FAULT_KINDS))}")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     args = parser.parse_args(argv)
 
     sandbox = ChopniSandbox(host=args.host, port=args.port, seed=args.seed, orders=args.orders,
                             page_size_cap=args.page_size_cap, session_ttl=args.session_ttl)
     seller_id = sandbox.add_seller(args.email, args.password, nickname=args.nickname)
-    apply_fault_rates(sandbox.faults, args.fault, parser)
-    sandbox.log_requests = not args.quiet
-    return sandbox.run_until_interrupted([
+    return serve_from_args(sandbox, parser, args, [
         f"Chopni sandbox on {{url}} with {args.orders} orders",
         f"  e-mail: {args.email}   password: {args.password}   seller id: {seller_id}",
         "  vendor status ids: " + ", ".join(f"{k}={v}" for k, v in sandbox.status_ids.items()),

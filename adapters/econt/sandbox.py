@@ -20,24 +20,19 @@ Run it in the foreground: ``python -m adapters.econt.sandbox --help``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import copy
 import json
 import random
 import re
-import socket
-import struct
-import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import PLAIN_PAGE, FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
 
 ROUTE = re.compile(r"(?:/ee)?/services/Shipments/ShipmentService\.getShipmentStatuses\.json")
 BASE_PATH = "/services"  # the production base is https://ee.econt.com/services (the demo's is /ee/services)
@@ -395,11 +390,10 @@ def _numbers(body: Any) -> list[str]:
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-JSON_TYPE = "application/json; charset=utf-8"
-HTML = "<html><head><title>{code} {reason}</title></head><body><h1>{code} {reason}</h1></body></html>\r\n"
-
-
 class _Handler(SandboxHandler):
+    # Not nginx's page: the reference does not say what fronts Econt's API, so its error page names no server.
+    error_template = PLAIN_PAGE
+
     def serve(self) -> None:
         sandbox: EcontSandbox = self.server.sandbox  # type: ignore[attr-defined]
         raw = self.read_body()
@@ -408,79 +402,38 @@ class _Handler(SandboxHandler):
         kind = fault.kind if fault else None
         headers = {k.lower(): v for k, v in self.headers.items()}
         sandbox.record_request(self.command, path, headers, raw, kind)
-        if kind == "reset":  # the connection drops before any answer; the request is not handled
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        if self.common_fault(fault):
             return
-        if kind == "slow":
-            time.sleep(float(fault.options.get("seconds", 2)))
-        if kind in ("server_error", "rate_limit"):
-            if kind == "rate_limit":
-                return self._send(429, _html(429, self.responses), "text/html",
-                                  {"Retry-After": str(fault.options.get("retry_after", 1))})
-            code = sandbox.faults.pick_status(fault.options)
-            return self._send(code, _html(code, self.responses), "text/html")
         status, body = sandbox.handle(self.command, path, headers, raw)
-        text = json.dumps(body, ensure_ascii=False)
-        if kind == "malformed":  # handled; the answer arrives cut in half
-            status, text = 200, text[: len(text) // 2]
-        self._send(status, text.encode(), JSON_TYPE)
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        self.send_json(status, body, malformed=kind == "malformed")
 
 
 EcontSandbox.handler = _Handler
 
 
-def _html(code: int, reasons: dict[int, tuple[str, str]]) -> bytes:
-    return HTML.format(code=code, reason=reasons.get(code, ("Error",))[0]).encode()
-
-
 # -- command line ---------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.econt.sandbox",
-        description="Run a fake Econt shipment-status service in the foreground (Ctrl-C stops it). Point the "
-                    "connector's econt carrier base_url at the printed URL.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8083, help="port to listen on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser = sandbox_parser(
+        "python -m adapters.econt.sandbox",
+        "Run a fake Econt shipment-status service in the foreground (Ctrl-C stops it). Point the connector's econt "
+        "carrier base_url at the printed URL.", 8083, kinds=Faults.kinds)
     parser.add_argument("--parcels", type=int, default=10, help="how many parcels to seed at random stages "
                         "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same parcels "
-                        "and fault draws (default: random)")
     parser.add_argument("--username", default="iasp-dev", help="the login accepted (default: %(default)s, "
                         "Econt's public demo user)")
     parser.add_argument("--password", default="1Asp-dev", help="its password (default: %(default)s)")
     parser.add_argument("--max-batch", type=int, default=None, help="refuse more numbers per call than this "
                         "(default: no limit, as Econt documents none)")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help="inject a fault into that share of requests, e.g. server_error=0.05; repeatable. "
-                             f"Kinds: {', '.join(sorted(Faults.kinds))}")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     args = parser.parse_args(argv)
 
     sandbox = EcontSandbox(host=args.host, port=args.port, seed=args.seed, parcels=args.parcels,
                            max_batch=args.max_batch)
     sandbox.add_login(args.username, args.password)
-    apply_fault_rates(sandbox.faults, args.fault, parser)
-    sandbox.log_requests = not args.quiet
     lines = [f"Econt sandbox on {{url}}{BASE_PATH} with {args.parcels} parcels",
              f"  username: {args.username}   password: {args.password}"]
     lines += [f"  {n}: {sandbox.record(n)['shortDeliveryStatusEn']}" for n in sandbox.numbers()]
-    return sandbox.run_until_interrupted(lines)
+    return serve_from_args(sandbox, parser, args, lines)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,10 @@ Run it in the foreground: ``python -m adapters.novaposhta.sandbox --help``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import random
-import socket
-import struct
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import (FaultSwitches, Sandbox, SandboxHandler, add_move_every, error_page, first_numbers,
+                              keep_moving, sandbox_parser, serve_from_args)
 
 KYIV = ZoneInfo("Europe/Kyiv")
 MAX_DOCUMENTS = 100
@@ -434,13 +430,14 @@ def envelope(*, data: list[Any] | None = None, warnings: list[Any] | None = None
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-JSON_TYPE = "application/json; charset=utf-8"
-HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>"
-        "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 PATHS_SERVED = ("/", "/v2.0/json/", "/v2.0/json")
 
 
 class _Handler(SandboxHandler):
+    # Nova Poshta throttles inside HTTP 200 (``rate_limit``, answered by ``dispatch`` with its error code); the
+    # plain HTTP 429 the other sandboxes answer is the separate, inferred ``http_rate_limit``.
+    rate_limit_kind = "http_rate_limit"
+
     def serve(self) -> None:
         sandbox: NovaPoshtaSandbox = self.server.sandbox  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
@@ -451,87 +448,38 @@ class _Handler(SandboxHandler):
             body = None
         fault = sandbox.faults.draw(self.command, path)
         sandbox.note(self.command, path, body)
-        kind = fault.kind if fault else None
-        if kind == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        if self.common_fault(fault):
             return
-        if kind == "slow":
-            time.sleep(float(fault.options.get("seconds", 2)))
-        if kind == "server_error":
-            code = sandbox.faults.pick_status(fault.options)
-            return self._send(code, _html(code, self.responses), "text/html")
-        if kind == "http_rate_limit":
-            return self._send(429, _html(429, self.responses), "text/html",
-                              {"Retry-After": str(fault.options.get("retry_after", 1))})
         # The path form ".../v2.0/json/TrackingDocument/getStatusDocuments" is seen in clients too (reference §1).
         if self.command != "POST" or not (path in PATHS_SERVED or path.startswith("/v2.0/json/")):
-            return self._send(404, _html(404, self.responses), "text/html")
-        answer = sandbox.dispatch(body, kind)
-        text = json.dumps(answer, ensure_ascii=False)
-        if kind == "malformed":  # handled; the answer arrives cut in half
-            text = text[: len(text) // 2]
-        self._send(200, text.encode(), JSON_TYPE)
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+            return self.send(404, error_page(404), "text/html")
+        kind = fault.kind if fault else None
+        self.send_json(200, sandbox.dispatch(body, kind), malformed=kind == "malformed")
 
 
 NovaPoshtaSandbox.handler = _Handler
 
 
-def _html(code: int, reasons: dict[int, tuple[str, str]]) -> bytes:
-    return HTML.format(code=code, reason=reasons.get(code, ("Error",))[0]).encode()
-
-
 # -- command line ---------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.novaposhta.sandbox",
-        description="Run a fake Nova Poshta API (getStatusDocuments) in the foreground (Ctrl-C stops it). Point "
-                    "the novaposhta carrier's base_url at the printed URL.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8083, help="port to listen on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser = sandbox_parser(
+        "python -m adapters.novaposhta.sandbox",
+        "Run a fake Nova Poshta API (getStatusDocuments) in the foreground (Ctrl-C stops it). Point the novaposhta "
+        "carrier's base_url at the printed URL.", 8083, kinds=FAULT_KINDS, fault_example="rate_limit=0.05")
     parser.add_argument("--parcels", type=int, default=20, help="how many parcels to seed (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same parcels "
-                        "and fault draws (default: random)")
     parser.add_argument("--api-key", default=DEFAULT_KEY, help="the API key accepted (default: %(default)s)")
-    parser.add_argument("--move-every", type=float, default=0.0, metavar="SECONDS",
-                        help="move every parcel one step along its path this often (default: never)")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help="inject a fault into that share of requests, e.g. rate_limit=0.05; repeatable. "
-                             f"Kinds: {', '.join(sorted(FAULT_KINDS))}")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    add_move_every(parser)
     args = parser.parse_args(argv)
 
     sandbox = NovaPoshtaSandbox(host=args.host, port=args.port, seed=args.seed, parcels=args.parcels,
                                 api_keys=(args.api_key,))
-    apply_fault_rates(sandbox.faults, args.fault, parser)
-    sandbox.log_requests = not args.quiet
-    if args.move_every > 0:
-        def mover() -> None:
-            while True:
-                time.sleep(args.move_every)
-                for number in sandbox.numbers():
-                    sandbox.move(number)
-        threading.Thread(target=mover, name="novaposhta-mover", daemon=True).start()
+    keep_moving(sandbox, args.move_every, "novaposhta-mover")
     numbers = sandbox.numbers()
-    return sandbox.run_until_interrupted([
+    return serve_from_args(sandbox, parser, args, [
         f"Nova Poshta sandbox on {{url}} with {len(numbers)} parcels",
         f"  api_key: {args.api_key}",
-        "  numbers: " + " ".join(numbers[:10]) + (" …" if len(numbers) > 10 else ""),
+        first_numbers("numbers", numbers),
     ])
 
 

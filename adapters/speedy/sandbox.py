@@ -21,23 +21,18 @@ Run it in the foreground: ``python -m adapters.speedy.sandbox --help``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import random
 import re
-import socket
-import struct
-import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import PLAIN_PAGE, FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
 
 SOFIA = ZoneInfo("Europe/Sofia")
 ROUTE = re.compile(r"(?:/v1)?/track/?")
@@ -316,11 +311,10 @@ def _json(raw: bytes) -> Any:
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-JSON_TYPE = "application/json; charset=utf-8"
-HTML = "<html><head><title>{code} {reason}</title></head><body><h1>{code} {reason}</h1></body></html>\r\n"
-
-
 class _Handler(SandboxHandler):
+    # Not nginx's page: the reference does not say what fronts Speedy's API, so its error page names no server.
+    error_template = PLAIN_PAGE
+
     def serve(self) -> None:
         sandbox: SpeedySandbox = self.server.sandbox  # type: ignore[attr-defined]
         raw = self.read_body()
@@ -328,75 +322,34 @@ class _Handler(SandboxHandler):
         fault = sandbox.faults.draw(self.command, path)
         kind = fault.kind if fault else None
         sandbox.record_request(self.command, path, raw, kind)
-        if kind == "reset":  # the connection drops before any answer; the request is not handled
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        if self.common_fault(fault):
             return
-        if kind == "slow":
-            time.sleep(float(fault.options.get("seconds", 2)))
-        if kind == "rate_limit":
-            return self._send(429, _html(429, self.responses), "text/html",
-                              {"Retry-After": str(fault.options.get("retry_after", 1))})
-        if kind == "server_error":
-            code = sandbox.faults.pick_status(fault.options)
-            return self._send(code, _html(code, self.responses), "text/html")
         status, body = sandbox.handle(self.command, path, raw)
-        text = json.dumps(body, ensure_ascii=False)
-        if kind == "malformed":  # handled; the answer arrives cut in half
-            status, text = 200, text[: len(text) // 2]
-        self._send(status, text.encode(), JSON_TYPE)
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        self.send_json(status, body, malformed=kind == "malformed")
 
 
 SpeedySandbox.handler = _Handler
 
 
-def _html(code: int, reasons: dict[int, tuple[str, str]]) -> bytes:
-    return HTML.format(code=code, reason=reasons.get(code, ("Error",))[0]).encode()
-
-
 # -- command line ---------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.speedy.sandbox",
-        description="Run a fake Speedy /track API in the foreground (Ctrl-C stops it). Point the connector's "
-                    "speedy carrier base_url at the printed URL.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8084, help="port to listen on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser = sandbox_parser(
+        "python -m adapters.speedy.sandbox",
+        "Run a fake Speedy /track API in the foreground (Ctrl-C stops it). Point the connector's speedy carrier "
+        "base_url at the printed URL.", 8084, kinds=Faults.kinds)
     parser.add_argument("--parcels", type=int, default=10, help="how many parcels to seed at random stages "
                         "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same parcels "
-                        "and fault draws (default: random)")
     parser.add_argument("--username", default="speedy-user", help="the userName accepted (default: %(default)s)")
     parser.add_argument("--password", default="speedy-pass", help="its password (default: %(default)s)")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help="inject a fault into that share of requests, e.g. server_error=0.05; repeatable. "
-                             f"Kinds: {', '.join(sorted(Faults.kinds))}")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     args = parser.parse_args(argv)
 
     sandbox = SpeedySandbox(host=args.host, port=args.port, seed=args.seed, parcels=args.parcels)
     sandbox.add_login(args.username, args.password)
-    apply_fault_rates(sandbox.faults, args.fault, parser)
-    sandbox.log_requests = not args.quiet
     lines = [f"Speedy sandbox on {{url}}{BASE_PATH} with {args.parcels} parcels",
              f"  userName: {args.username}   password: {args.password}"]
     lines += [f"  {p}: {sandbox.operations(p)[-1]['description']}" for p in sandbox.parcel_ids()]
-    return sandbox.run_until_interrupted(lines)
+    return serve_from_args(sandbox, parser, args, lines)
 
 
 if __name__ == "__main__":

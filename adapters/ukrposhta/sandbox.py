@@ -17,15 +17,10 @@ Run it in the foreground: ``python -m adapters.ukrposhta.sandbox --help``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import random
-import socket
-import struct
-import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,7 +28,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import (FaultSwitches, Sandbox, SandboxHandler, add_move_every, first_numbers, keep_moving,
+                              sandbox_parser, serve_from_args)
 
 KYIV = ZoneInfo("Europe/Kyiv")
 PREFIX = "/status-tracking/0.0.1"
@@ -250,13 +246,12 @@ class UkrposhtaSandbox(Sandbox):
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-JSON_TYPE = "application/json"
-HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>"
-        "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 _INVALID = object()
 
 
 class _Handler(SandboxHandler):
+    json_type = "application/json"
+
     def serve(self) -> None:
         sandbox: UkrposhtaSandbox = self.server.sandbox  # type: ignore[attr-defined]
         split = urlsplit(self.path)
@@ -268,85 +263,36 @@ class _Handler(SandboxHandler):
             body = _INVALID
         fault = sandbox.faults.draw(self.command, split.path)
         sandbox.note(self.command, split.path, query, None if body is _INVALID else body)
-        kind = fault.kind if fault else None
-        if kind == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        if self.common_fault(fault):
             return
-        if kind == "slow":
-            time.sleep(float(fault.options.get("seconds", 2)))
-        if kind == "server_error":
-            code = sandbox.faults.pick_status(fault.options)
-            return self._send(code, _html(code, self.responses), "text/html")
-        if kind == "rate_limit":
-            return self._send(429, _html(429, self.responses), "text/html",
-                              {"Retry-After": str(fault.options.get("retry_after", 1))})
         status, answer = sandbox.dispatch(self.command, split.path, query,
                                           {k.lower(): v for k, v in self.headers.items()}, body)
-        text = json.dumps(answer, ensure_ascii=False)
-        if kind == "malformed":
-            status, text = 200, text[: len(text) // 2]
-        self._send(status, text.encode(), JSON_TYPE)
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        self.send_json(status, answer, malformed=fault is not None and fault.kind == "malformed")
 
 
 UkrposhtaSandbox.handler = _Handler
 
 
-def _html(code: int, reasons: dict[int, tuple[str, str]]) -> bytes:
-    return HTML.format(code=code, reason=reasons.get(code, ("Error",))[0]).encode()
-
-
 # -- command line ---------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.ukrposhta.sandbox",
-        description="Run a fake Ukrposhta StatusTracking API in the foreground (Ctrl-C stops it). Point the "
-                    "ukrposhta carrier's base_url at the printed URL + /status-tracking/0.0.1/.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8084, help="port to listen on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser = sandbox_parser(
+        "python -m adapters.ukrposhta.sandbox",
+        "Run a fake Ukrposhta StatusTracking API in the foreground (Ctrl-C stops it). Point the ukrposhta carrier's "
+        "base_url at the printed URL + /status-tracking/0.0.1/.", 8084, kinds=FAULT_KINDS)
     parser.add_argument("--parcels", type=int, default=20, help="how many parcels to seed (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same parcels "
-                        "and fault draws (default: random)")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="the bearer token accepted (default: %(default)s)")
-    parser.add_argument("--move-every", type=float, default=0.0, metavar="SECONDS",
-                        help="move every parcel one step along its path this often (default: never)")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help="inject a fault into that share of requests, e.g. server_error=0.05; repeatable. "
-                             f"Kinds: {', '.join(sorted(FAULT_KINDS))}")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    add_move_every(parser)
     args = parser.parse_args(argv)
 
     sandbox = UkrposhtaSandbox(host=args.host, port=args.port, seed=args.seed, parcels=args.parcels,
                                tokens=(args.token,))
-    apply_fault_rates(sandbox.faults, args.fault, parser)
-    sandbox.log_requests = not args.quiet
-    if args.move_every > 0:
-        def mover() -> None:
-            while True:
-                time.sleep(args.move_every)
-                for number in sandbox.numbers():
-                    sandbox.move(number)
-        threading.Thread(target=mover, name="ukrposhta-mover", daemon=True).start()
+    keep_moving(sandbox, args.move_every, "ukrposhta-mover")
     numbers = sandbox.numbers()
-    return sandbox.run_until_interrupted([
+    return serve_from_args(sandbox, parser, args, [
         f"Ukrposhta sandbox on {{url}}{PREFIX}/ with {len(numbers)} parcels",
         f"  token: {args.token}",
-        "  barcodes: " + " ".join(numbers[:10]) + (" …" if len(numbers) > 10 else ""),
+        first_numbers("barcodes", numbers),
     ])
 
 

@@ -560,7 +560,7 @@ def test_seeded_orders_follow_the_manuals_flow(clock: Clock) -> None:
         for date, comment, status in state["history"]:
             assert state["date_added"] <= date <= clock.now
             if status == "SHIPPED":
-                assert re.fullmatch(r"Tracking: (Econt 10\d{8}|Speedy 61\d{9})", comment)
+                assert re.fullmatch(r"Tracking: (Econt 105\d{10}|Speedy 61\d{9})", comment)
         assert 1 <= len(state["lines"]) <= 3
         if state["marketplace_status"] == "Canceled":
             assert state["vendor_status"] == "Cancelled"
