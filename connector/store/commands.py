@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from connector.domain import Command, Status, utcnow
 from connector.errors import CommandInvalid, OrderNotFound
+from connector.store.tables import OPEN_COMMANDS as OPEN
 from connector.store.tables import CommandRow, OrderRow
 
 
@@ -73,16 +74,9 @@ def lease_due(session: Session, owner: str, *, ttl: timedelta, accounts: Collect
     (ship must not overtake accept). On PostgreSQL, rows another daemon is taking are skipped, not waited for
     (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time."""
     now = now or utcnow()
-    c = CommandRow
-    earlier = sa.orm.aliased(CommandRow)
-    due = sa.or_(sa.and_(c.state == "pending", sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
-                 sa.and_(c.state == "in_progress", c.locked_until < now - settle))
-    blocked = (select(earlier.id).where(earlier.order_id == c.order_id, earlier.id < c.id,
-                                        earlier.state.in_(("pending", "in_progress"))).exists())
-    query = (select(c, OrderRow).join(OrderRow, OrderRow.id == c.order_id)
-             .where(due, ~blocked, OrderRow.account.in_(list(accounts))).order_by(c.id).limit(limit))
+    query = due_query(accounts, limit=limit, settle=settle, now=now)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=c, skip_locked=True)
+        query = query.with_for_update(of=CommandRow, skip_locked=True)
     leased = []
     for row, order in session.exec(query).all():
         row.state, row.locked_by, row.locked_until = "in_progress", owner, now + ttl
@@ -91,6 +85,21 @@ def lease_due(session: Session, owner: str, *, ttl: timedelta, accounts: Collect
         leased.append(Leased(row.id, row.kind, _payload(row.payload), row.attempts, order.id,
                              order.account, order.external_id, order.status))
     return leased
+
+
+def due_query(accounts: Collection[str], *, limit: int, settle: timedelta, now: datetime):
+    """The due commands, oldest first. Every part of it reads only open commands (``state`` pending or in
+    progress), through the partial indexes that hold just those (tables.py): its cost follows the open commands,
+    never the history, and no planner statistics can make it scan the done ones."""
+    c = CommandRow
+    earlier = sa.orm.aliased(CommandRow)
+    due = sa.or_(sa.and_(c.state == "pending", sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+                 sa.and_(c.state == "in_progress", c.locked_until < now - settle))
+    blocked = (select(earlier.id).where(earlier.order_id == c.order_id, earlier.id < c.id,
+                                        earlier.state.in_(OPEN)).exists())
+    return (select(c, OrderRow).join(OrderRow, OrderRow.id == c.order_id)
+            .where(c.state.in_(OPEN), due, ~blocked, OrderRow.account.in_(list(accounts)))
+            .order_by(c.id).limit(limit))
 
 
 def _payload(text: str | None) -> dict | None:

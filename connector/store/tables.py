@@ -192,10 +192,20 @@ class SyncCursorRow(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+OPEN_COMMANDS = ("pending", "in_progress")
+_OPEN = sa.text("state IN ('pending', 'in_progress')")
+
+
 class CommandRow(SQLModel, table=True):
     """The outbox: seller commands waiting to be pushed. ERPs may insert rows here (docs/erp-contract.md)."""
 
     __tablename__ = "commands"
+    # Partial indexes of the open commands only: the push job's lease query reads nothing else (commands.py:
+    # due_query), so it stays fast as the done ones pile up, whatever the planner's statistics say.
+    __table_args__ = (
+        sa.Index("ix_commands_open", "id", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        sa.Index("ix_commands_open_order", "order_id", "id", postgresql_where=_OPEN, sqlite_where=_OPEN),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=128, unique=True)

@@ -690,3 +690,23 @@ def test_an_outcome_that_meets_a_store_blip_is_recorded_when_the_store_is_back(s
     command_id = queue(store, make_order(store), "accept", {})
     summary = push_due(store, {MAIN: FakeAdapter()}, "daemon-a")
     assert summary.done == [command_id] and command(store, command_id).state == "done" and len(calls) == 2
+
+
+def test_on_postgresql_the_lease_query_reads_only_open_commands_whatever_the_statistics(pg_store):
+    """Planned with stale statistics, the lease query once scanned every command ever written (1.6 s a lease).
+    With 20,000 done commands and no ANALYZE since, its plan must go through the open-commands index."""
+    from connector.store.commands import due_query
+    empty(pg_store)
+    order_id = make_order(pg_store)
+    with pg_store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO commands (idempotency_key, order_id, kind, payload, state, attempts, locked_by, last_error,"
+            " hint, result, requested_by, created_at, updated_at) SELECT 'done-' || n, :order, 'accept', '{}', "
+            "'done', 1, '', '', '', 'status 26', 'erp', now(), now() FROM generate_series(1, 20000) AS n"),
+            {"order": order_id})
+    queue(pg_store, order_id, "comment", {"text": "still open"})
+    query = due_query({MAIN}, limit=1, settle=timedelta(0), now=utcnow())
+    with pg_store.engine.connect() as conn:
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {compiled}")))
+    assert "ix_commands_open" in plan and "Seq Scan on commands" not in plan, plan
