@@ -30,10 +30,11 @@ KINDS = (ORDER, SHIPMENT)
 _HINT = "docs/mappings.md describes the mapping file format"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
-_FILE_KEYS = ("name", "kind", "documented", "statuses", "payment_statuses", "splits", "push", "ttn_format")
+_FILE_KEYS = ("name", "kind", "documented", "observed", "statuses", "payment_statuses", "splits", "push",
+              "ttn_format")
 _PUSH_KEYS = {"commands": CommandKind, "cancel_reasons": CancelReason, "refused": CommandKind}
 _REQUIRED = ("name", "kind", "documented", "statuses")
-_RULE_KEYS = ("status", "cancel_reason", "label", "review")
+_RULE_KEYS = ("status", "cancel_reason", "label", "review", "after_delivery")
 # ``unknown`` is what an unmapped code becomes; a rule that maps a documented code to it would hide a gap.
 _MAPPABLE = tuple(s for s in Status if s is not Status.UNKNOWN)
 _PARCEL_MAPPABLE = tuple(s for s in ShipmentStatus if s is not ShipmentStatus.UNKNOWN)
@@ -45,6 +46,9 @@ class StatusRule:
     cancel_reason: CancelReason | None = None
     label: str = ""
     review: str = ""  # non-empty: apply the status but flag the order for a person, with this note
+    # What the code means once the order was delivered (a return flow after a sale is a return, not a failed
+    # delivery); None: the same as ``status``. The store decides, as only it knows how far the order came.
+    after_delivery: Status | None = None
 
 
 UNKNOWN_RULE = StatusRule(Status.UNKNOWN)
@@ -69,6 +73,9 @@ class Vocabulary:
     statuses: Mapping[str, StatusRule]
     payment_statuses: Mapping[str, PaymentStatus]
     source: str  # the file it was read from; "base + override" when an account overrides it
+    # Codes seen in practice (the cabinet, public clients) that the documentation does not list: still mapped,
+    # and held to the same check, but counted apart so nobody mistakes them for documented ones.
+    observed: tuple[str, ...] = ()
     # The other direction, for the push planner: commands → marketplace codes, cancel reasons → codes, and the
     # reason a command is refused where the marketplace has no way to do it.
     push: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
@@ -105,8 +112,9 @@ class Vocabulary:
         return self.payment_statuses.get(str(name).strip(), PaymentStatus.UNKNOWN)
 
     def gaps(self) -> list[str]:
-        return [f'statuses."{code}": documented but not mapped; add a rule for it'
-                for code in self.documented if code not in self.statuses]
+        return [f'statuses."{code}": {group} but not mapped; add a rule for it'
+                for group, codes in (("documented", self.documented), ("observed", self.observed))
+                for code in codes if code not in self.statuses]
 
 
 def normal_ttn(ttn: str) -> str:
@@ -173,6 +181,7 @@ def load(name: str, override: str | Path | None = None) -> Vocabulary:
         name=fields["name"],
         kind=fields["kind"],
         documented=fields["documented"],
+        observed=fields.get("observed", ()),
         statuses=MappingProxyType(fields["statuses"]),
         payment_statuses=MappingProxyType(fields.get("payment_statuses", {})),
         splits=MappingProxyType(fields.get("splits", {})),
@@ -254,6 +263,10 @@ def _parse(data: Any, source: str, *, partial: bool, kind: str = ORDER) -> dict[
             problems.append(f"kind: {_not_one_of(data['kind'], 'a mapping kind', KINDS)}")
     if "documented" in data:
         fields["documented"] = _documented(data["documented"], problems)
+    if "observed" in data:
+        fields["observed"] = _documented(data["observed"], problems, key="observed")
+        problems += [f"observed: {code!r} is documented; a code is one or the other"
+                     for code in fields["observed"] if code in fields.get("documented", ())]
     if "statuses" in data:
         fields["statuses"] = _statuses(data["statuses"], problems, fields.get("kind", kind))
     if "ttn_format" in data:
@@ -271,29 +284,30 @@ def _parse(data: Any, source: str, *, partial: bool, kind: str = ORDER) -> dict[
     return fields
 
 
-def _documented(value: Any, problems: list[str]) -> tuple[str, ...]:
-    """``"1-7, 10-13, 48"`` (or a list of such parts) → every code, in order, once."""
+def _documented(value: Any, problems: list[str], key: str = "documented") -> tuple[str, ...]:
+    """``"1-7, 10-13, 48"`` (or a list of such parts) → every code, in order, once. ``key`` names the list in
+    problems (``documented`` or ``observed``)."""
     parts = value if isinstance(value, list) else [value]
     codes: dict[str, None] = {}
     before = len(problems)
     for part in parts:
         if isinstance(part, bool) or not isinstance(part, str | int):
-            problems.append(f"documented: {part!r} is neither a code nor a range; write e.g. 1-7, 10, 24-91")
+            problems.append(f"{key}: {part!r} is neither a code nor a range; write e.g. 1-7, 10, 24-91")
             continue
         for token in str(part).split(","):
             token = token.strip()
             if match := _RANGE.match(token):
                 low, high = int(match[1]), int(match[2])
                 if low > high:
-                    problems.append(f"documented: range {token!r} runs backwards; write {high}-{low}")
+                    problems.append(f"{key}: range {token!r} runs backwards; write {high}-{low}")
                 codes.update(dict.fromkeys(str(n) for n in range(low, high + 1)))
             elif not token or (token[0].isdigit() and not token.isdigit()):
                 # A code that starts with a digit is a number or a range of numbers: "1-" and "3..5" are typos.
-                problems.append(f"documented: {token!r} is not a code or a range like 24-91")
+                problems.append(f"{key}: {token!r} is not a code or a range like 24-91")
             else:
                 codes[token] = None
     if not codes and len(problems) == before:
-        problems.append("documented: names no codes, so nothing proves the mapping total")
+        problems.append(f"{key}: names no codes, so nothing proves the mapping total")
     return tuple(codes)
 
 
@@ -345,7 +359,13 @@ def _rule(path: str, entry: Any, problems: list[str]) -> StatusRule | None:
     for key in ("label", "review"):
         if not isinstance(entry.get(key, ""), str):
             problems.append(f"{path}.{key}: must be text, not {entry[key]!r}")
-    status = reason = None
+    status = reason = after = None
+    if entry.get("after_delivery") is not None:
+        if entry["after_delivery"] in _MAPPABLE:
+            after = Status(entry["after_delivery"])
+        else:
+            problems.append(f"{path}.after_delivery: "
+                            + _not_one_of(entry["after_delivery"], "a canonical status", _MAPPABLE))
     if "status" not in entry:
         problems.append(f"{path}.status: missing")
     elif entry["status"] in _MAPPABLE:
@@ -364,7 +384,7 @@ def _rule(path: str, entry: Any, problems: list[str]) -> StatusRule | None:
         problems += [f"{path}.{key}: {message}" for key, message in _consistency(status, reason)]
     if len(problems) > before or status is None:
         return None
-    return StatusRule(status, reason, entry.get("label", ""), entry.get("review", ""))
+    return StatusRule(status, reason, entry.get("label", ""), entry.get("review", ""), after)
 
 
 def _shipment_rule(path: str, entry: Any, problems: list[str]) -> ShipmentRule | None:
@@ -476,9 +496,16 @@ def _merge(base: dict[str, Any], over: dict[str, Any], over_source: str) -> dict
             raise ConfigError(f"{key}: {over[key]!r} does not match the mapping it overrides ({base[key]!r})",
                               path=over_source, hint="leave name and kind out of an override, or match them")
     added = tuple(code for code in over.get("documented", ()) if code not in base["documented"])
+    both = [code for code in over.get("observed", ()) if code in base["documented"] + added]
+    if both:
+        raise ConfigError(f"observed: {', '.join(map(repr, both))} {'is' if len(both) == 1 else 'are'} documented; "
+                          "a code is one or the other",
+                          path=over_source, hint=_HINT)
+    seen = tuple(code for code in over.get("observed", ()) if code not in base.get("observed", ()))
     return {
         **base,
         "documented": base["documented"] + added,
+        "observed": tuple(c for c in base.get("observed", ()) if c not in added) + seen,
         "statuses": {**base["statuses"], **over.get("statuses", {})},
         "ttn_format": over.get("ttn_format", base.get("ttn_format", "")),
         "payment_statuses": {**base.get("payment_statuses", {}), **over.get("payment_statuses", {})},

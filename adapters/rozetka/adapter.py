@@ -21,7 +21,7 @@ log = get_logger(__name__)
 # What a pull asks Rozetka to embed: lines, delivery (TTN), payment, the status object and what may follow it.
 EXPAND = "user,delivery,delivery_service,purchases,payment,status_data,status_available,order_status_history"
 MAX_PAGES = 2000  # 40,000 orders changed in one window is a runaway, not a busy day
-MAX_STEPS = 8  # the longest walk is 1 → 26 → 61, plus re-reads after writes whose answer was lost
+MAX_STEPS = 8  # the longest walks are 1 → 26 → 61 and 61 → 26 → 61, plus re-reads after lost answers
 
 
 class RozetkaAdapter:
@@ -104,8 +104,17 @@ class RozetkaAdapter:
         sent: list[str] = []
         uncertain: TransientError | None = None  # some write of this push lost its answer
         unconfirmed: planner.Step | None = None  # the write whose answer was just lost, not yet looked for
+        confirmed: tuple[planner.Step, planner.Remote] | None = None  # the write just answered, and the order before
         for _ in range(MAX_STEPS):
             remote = planner.Remote.from_payload(self._read(external_id))  # re-read before every step
+            if confirmed is not None:
+                # Rozetka answers success to some writes it then ignores: the read after each write says which.
+                ignored = planner.unapplied(*confirmed, remote)
+                if ignored is not None:
+                    log.warning("rozetka step ignored", order=external_id, step=confirmed[0].describe(),
+                                reason=ignored.message)
+                    raise ignored
+                confirmed = None
             step = planner.next_step(goal, remote, self.vocabulary)
             if unconfirmed is not None and step != unconfirmed:
                 sent.append(f"{unconfirmed.describe()} (its answer was lost; the order shows it)")
@@ -132,6 +141,7 @@ class RozetkaAdapter:
                 raise
             log.info("rozetka step sent", order=external_id, step=step.describe(), command=str(command.kind))
             sent.append(step.describe())
+            confirmed = (step, remote)
         if uncertain is not None:
             raise uncertain
         raise PermanentError(f"Rozetka order {external_id} did not reach the goal of {command.kind} "
@@ -142,16 +152,15 @@ class RozetkaAdapter:
         is also how a send whose answer was lost is told from one that never arrived."""
         failures = 0
         while True:
-            chat = self.client.order_chat(external_id) or {}
-            chat = chat if isinstance(chat, dict) else {}
+            chat = self._chat(external_id)
             if any(isinstance(m, dict) and m.get("body") == command.text and m.get("seller")
-                   for m in chat.get("messages") or []):
+                   for m in chat["messages"]):
                 return PushResult([], ["already sent: the chat holds this message"], "")
             try:
                 self.client.create_message({
                     "body": command.text,
                     "chat_id": chat.get("id"),
-                    "receiver_id": (chat.get("user") or {}).get("id"),
+                    "receiver_id": chat["user_id"],
                     "order_id": int(external_id) if str(external_id).isdigit() else external_id,
                     "sendEmailUser": 1,
                 })
@@ -162,6 +171,25 @@ class RozetkaAdapter:
                 self.sleep(self.settle)  # a send that is slow on Rozetka's side may land yet: let it, then look
                 continue
             return PushResult(["message to the buyer"], [], "")
+
+    def _chat(self, external_id: str) -> dict[str, Any]:
+        """The order's chat, with what a send needs: its messages (to tell a message already sent) and the buyer.
+
+        Without the messages a send cannot be told from a repeat, so nothing is sent rather than maybe twice. The
+        buyer is ``user_id``, the field the apiDoc defines as the buyer; ``user`` is another person in its own
+        example, so it is never used as the receiver.
+        """
+        chat = self.client.order_chat(external_id)
+        chat = chat if isinstance(chat, dict) else {}
+        if not isinstance(chat.get("messages"), list):
+            raise PermanentError(f"Rozetka order {external_id}: the order chat came without its messages, so a "
+                                 "message already sent cannot be told from a new one; nothing was sent",
+                                 hint="check the chat in the seller cabinet, then retry the command or send the "
+                                      "message there")
+        if not str(chat.get("user_id") or "").strip():
+            raise PermanentError(f"Rozetka order {external_id}: the order chat names no buyer (user_id); nothing "
+                                 "was sent", hint="send the message from the seller cabinet's chat")
+        return chat
 
 
 def _orders_and_meta(content: Any) -> tuple[list[dict], dict]:

@@ -31,8 +31,10 @@ from mappings import Vocabulary
 KYIV = ZoneInfo("Europe/Kyiv")
 CURRENCY = "UAH"  # Rozetka sells in hryvnia only; the payload carries no currency field
 
-# delivery.name_logo → the carrier name the tracking job knows
-CARRIERS = {"nova-pochta": "novaposhta", "ukrposhta": "ukrposhta", "meest": "meest", "rozetka-delivery": "rozetka"}
+# delivery.name_logo → our carrier code. Only values the apiDoc's examples show: "nova-pochta" (Новая Почта) and
+# "octopus" ("Видача у ROZETKA", which a public client also saw live as ROZETKA Delivery). Any other value is kept
+# raw on the shipment and the order is flagged: a guessed name would send the parcel to the wrong tracker.
+CARRIERS = {"nova-pochta": "novaposhta", "octopus": "rozetka"}
 
 PURCHASE_REMOVED = 0  # purchases[].status: 1 current, 2 returned by buyer, 0 removed while editing
 
@@ -114,7 +116,8 @@ def _buyer(payload: dict) -> Buyer:
 
 
 def _shipments(payload: dict) -> tuple[list[Shipment], str]:
-    """The order's parcel, and why a TTN the payload carries is not taken ("" when it is)."""
+    """The order's parcel, and what a person should look at ("" when nothing): a TTN that is not one, or a
+    carrier name we do not know (kept raw as the shipment's carrier)."""
     ttn = "".join(_text(payload.get("ttn")).split())
     if not ttn:
         return [], ""
@@ -122,7 +125,10 @@ def _shipments(payload: dict) -> tuple[list[Shipment], str]:
     if problem:
         return [], f"Rozetka's TTN field is not a tracking number ({problem}); check the order in the cabinet"
     logo = _text(_object(payload, "delivery").get("name_logo"))
-    return [Shipment(carrier=CARRIERS.get(logo, logo or "unknown"), ttn=ttn)], ""
+    if logo and logo not in CARRIERS:
+        return [Shipment(carrier=logo, ttn=ttn)], (f"Rozetka names a carrier we do not know "
+                                                   f"(delivery.name_logo {logo!r}); check who carries TTN {ttn}")
+    return [Shipment(carrier=CARRIERS.get(logo, "unknown"), ttn=ttn)], ""
 
 
 def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
@@ -132,7 +138,7 @@ def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
     code = _text(payload.get("status"))
     rule = vocabulary.rule(code)
     status_data = _object(payload, "status_data")
-    shipments, ttn_refused = _shipments(payload)
+    shipments, shipment_problem = _shipments(payload)
     label = _text(status_data.get("name_uk") or status_data.get("name") or rule.label)
     order = Order(
         key=OrderKey("rozetka", account, _text(payload["id"])),
@@ -147,11 +153,12 @@ def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
         buyer=_buyer(payload),
         lines=_lines(payload),
         shipments=shipments,
+        status_after_delivery=rule.after_delivery,  # the store applies it once the order was delivered
     )
     if rule.review:
         order.needs_review, order.review_reason = True, f"Rozetka status {code} {label}: {rule.review}"
-    elif ttn_refused:
-        order.needs_review, order.review_reason = True, ttn_refused
+    elif shipment_problem:
+        order.needs_review, order.review_reason = True, shipment_problem
     return check_order(order)
 
 

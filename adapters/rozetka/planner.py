@@ -17,6 +17,7 @@ from connector.errors import CommandInvalid, ConflictError, PermanentError
 from mappings import Vocabulary
 
 NEW, MANAGER, PACKING, HANDOVER_PLANNED, HANDED_TO_CARRIER, ADMIN_CANCELLED, DUPLICATE = 1, 26, 2, 61, 3, 13, 49
+INVALID_TTN = 15  # "Некоректний ТТН": Rozetka rejected the order's TTN
 
 NEEDS_TTN = frozenset({HANDOVER_PLANNED, HANDED_TO_CARRIER})
 NEVER_SEND = frozenset({ADMIN_CANCELLED})  # "Скасовано Адміністратором": only Rozetka's staff may set it
@@ -28,7 +29,10 @@ STATIC_GRAPH: dict[int, frozenset[int]] = {
     47: frozenset({MANAGER, PACKING, 18, 40, 42}),
     55: frozenset({PACKING, 17, 40, 50}),
     PACKING: frozenset({HANDOVER_PLANNED, HANDED_TO_CARRIER, 18, 40, 42}),
-    HANDOVER_PLANNED: frozenset({HANDED_TO_CARRIER}),
+    # A wrong TTN is corrected by going back to 26, which clears it, then to 61 with the new one: Rozetka refuses
+    # 15 → 61 and ignores a new TTN sent to an order already at 61 (public evidence; docs/adapters.md, Rozetka).
+    HANDOVER_PLANNED: frozenset({HANDED_TO_CARRIER, MANAGER}),
+    INVALID_TTN: frozenset({MANAGER}),
     HANDED_TO_CARRIER: frozenset({6}),
 }
 
@@ -127,19 +131,41 @@ def _reached(goal: Goal, remote: Remote, vocabulary: Vocabulary) -> bool:
 
 def _route(remote: Remote, goal: Goal) -> list[int] | None:
     """The shortest walk to the goal: first hop from what Rozetka offers now, then the static graph, through
-    waypoints only, skipping steps that need a TTN the command does not carry. None: no walk exists."""
+    waypoints only, skipping steps that need a TTN the command does not carry. None: no walk exists.
+
+    The goal may be the status the order is in (61 with another TTN): the walk then leaves it and comes back."""
     frontier: list[tuple[int, list[int]]] = [(remote.status, [])]
     seen = {remote.status}
     while frontier:
         node, path = frontier.pop(0)
         for nxt in sorted(remote.available if not path else STATIC_GRAPH.get(node, frozenset())):
-            if nxt in seen or nxt in NEVER_SEND or (nxt in NEEDS_TTN and not goal.ttn):
+            if nxt in NEVER_SEND or (nxt in NEEDS_TTN and not goal.ttn):
                 continue
             if nxt == goal.target:
                 return path + [nxt]
+            if nxt in seen:
+                continue
             if nxt in WAYPOINTS:
                 seen.add(nxt)
                 frontier.append((nxt, path + [nxt]))
+    return None
+
+
+def unapplied(step: Step, before: Remote, after: Remote) -> PermanentError | None:
+    """A write Rozetka answered with success but did not apply, as the read after it shows; None when it applied.
+
+    Both cases are refusals Rozetka does not put into words, so the command fails once, with the reason, and is
+    never sent again: sending it again would be ignored the same way.
+    """
+    if step.seller_comment and step.status == before.status and step.seller_comment not in after.comments:
+        # A PUT of the current status is accepted and changes nothing (inferred from a public client's tests).
+        return PermanentError("Rozetka keeps a seller comment only with a status change; the comment was accepted "
+                              "but not stored", hint="add it as --comment to the next status command")
+    if step.ttn and after.ttn != step.ttn:
+        return PermanentError(f"Rozetka did not take TTN {step.ttn}: the order shows "
+                              f"{after.ttn or 'no TTN'} at status {after.status}",
+                              hint="Rozetka ignores a new TTN on an order already at 61; correct it in the seller "
+                                   "cabinet")
     return None
 
 

@@ -13,7 +13,6 @@ Run it in the foreground: ``python -m adapters.rozetka.sandbox --help``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import copy
@@ -22,11 +21,7 @@ import math
 import random
 import re
 import secrets
-import socket
-import struct
-import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, apply_fault_rates
+from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
 
 KYIV = ZoneInfo("Europe/Kyiv")
 STAMP = "%Y-%m-%d %H:%M:%S"  # every timestamp on the wire: Kyiv wall-clock time (reference §8)
@@ -141,7 +136,10 @@ TRANSITIONS: dict[int, tuple[int, ...]] = {
     47: (55, 26, 2, 61, *CANCELLATIONS),  # "like 26"; back to 26 in place of itself (inferred)
     55: (2, *CANCELLATIONS),
     2: (61, 3, *CANCELLATIONS),
-    61: (3,),
+    # Back to 26 corrects a TTN: 26 clears it and 61 takes the new one (a new TTN sent to an order at 61 is
+    # ignored, 15 → 61 is refused, 15 → 26 → 61 works: public evidence, docs/adapters.md; the lists are inferred).
+    61: (3, 26),
+    15: (26,),
     3: (6,),  # the seller-help flow ends with the seller confirming receipt
     4: (6,),
     5: (6,),
@@ -149,7 +147,7 @@ TRANSITIONS: dict[int, tuple[int, ...]] = {
 }
 ADMIN_ONLY = 13  # "Скасовано Адміністратором": never settable by a seller, whatever a list says
 NEEDS_TTN = frozenset({3, 61})
-PACKING, HANDOVER_PLANNED, DUPLICATE = 2, 61, 49
+PACKING, HANDOVER_PLANNED, DUPLICATE, MANAGER = 2, 61, 49, 26
 
 # types=N of /orders/search. 5 "being delivered" is the carrier statuses of the table.
 DELIVERING = frozenset({3, 4, 5, 56, 57, 58, 59, 60, 62, 63, 64, 65, 66, 67, 69, 73, 76, 78, 80, 81, 82})
@@ -182,13 +180,13 @@ EXPANDABLE = frozenset({
 ORDER_ROLES = frozenset({"default_owner", "default_admin", "default_orders", "default_owner_c2c"})
 
 ERRORS = {
-    401: "Unauthorized",
     1001: "required_parameter",
     1002: "incorrect_data_format",
     1004: "incorrect_username_password",
     1005: "check_correctness_of_data",
     1010: "access_denied",
     1019: "entity_not_found",
+    5401: "invalid_credentials",  # "an attempt to reach methods that need authorisation" (apiDoc, errors)
     5404: "not_found",
 }
 
@@ -391,7 +389,8 @@ class RozetkaSandbox(Sandbox):
         known = self._tokens.get(token)
         if known is None or (known.expires_at is not None and self.clock() >= known.expires_at):
             self._tokens.pop(token, None)
-            raise ApiError(401, http=401)
+            # HTTP 401 as clients see live; the body is not published, so it carries the documented 5401 (inferred)
+            raise ApiError(5401, http=401)
         return known
 
     # -- endpoints (under the lock) ----------------------------------------------------------------------------
@@ -420,20 +419,24 @@ class RozetkaSandbox(Sandbox):
 
     def _search(self, request: Request, _token: _Token, *, repeat_page: bool) -> dict[str, Any]:
         query = request.query
-        # Validation errors come back only with this header (reference §1); otherwise a bad filter is ignored
-        # (inferred: the reference does not say what happens then).
-        strict = "accept-validate-exception" in request.headers
+        # Validation errors come back only with this header set true (the apiDoc: "if you do not need validation
+        # errors, do not send this header, or send it with 0 (false)"); otherwise a filter that does not validate
+        # is dropped and the search answers unfiltered (inferred: what Yii2 does with a model that fails to
+        # validate; the apiDoc does not say).
+        strict = _truthy(request.headers.get("accept-validate-exception"))
         tests = _filters(query, strict)
         found = [o for o in self._orders.values() if all(test(o) for test in tests)]
         key, descending = _sort(query.get("sort"), strict)
         found.sort(key=lambda o: (str(o.get(key) or ""), o["id"]) if key != "id" else o["id"], reverse=descending)
-        page = 1 if repeat_page else _page(query.get("page"))
+        page_count = math.ceil(len(found) / self.page_size)
+        page = 1 if repeat_page else _page(query.get("page"), page_count)
         rows = found[(page - 1) * self.page_size: page * self.page_size]
         expand = _expand(query.get("expand"))
         return {
             "orders": [_view(o, expand) for o in rows],
-            # Yii2 (which Rozetka runs) gives pageCount 0 for an empty result; a page past the end is empty.
-            "_meta": {"totalCount": len(found), "pageCount": math.ceil(len(found) / self.page_size),
+            # Yii2 (which Rozetka runs) gives pageCount 0 for an empty result, and a page past the end is the last
+            # page again, with currentPage saying so (yii\data\Pagination, validatePage).
+            "_meta": {"totalCount": len(found), "pageCount": page_count,
                       "currentPage": page, "perPage": self.page_size},
             # The two-page example sums the page's orders, not the whole result: so does the sandbox.
             "totalFields": {k: _sum(rows, k) for k in ("amount", "amount_with_discount", "cost",
@@ -457,28 +460,29 @@ class RozetkaSandbox(Sandbox):
         comment = str(body.get("seller_comment") or "").strip()
 
         if target == current:
-            # The current status with a comment only adds the comment (inferred: the reference does not say, and
-            # it is how clients comment without moving the order). Without a comment it is no transition at all.
-            if not comment:
-                raise _refused(current, target)
-            route: list[int] = []
-        else:
-            if target == ADMIN_ONLY or target not in TRANSITIONS.get(current, ()):
-                raise _refused(current, target)
-            # "A TTN sent with status 2 moves the order to 61 automatically" (reference §4); the history shows the
-            # passage through 2 (inferred).
-            route = [PACKING, HANDOVER_PLANNED] if target == PACKING and ttn else [target]
-            # The TTN is "required при статусі 3": one already on the order counts (inferred).
-            if route[-1] in NEEDS_TTN and not (ttn or str(order.get("ttn") or "").strip()):
-                raise ApiError(1005, {"ttn": [f"Для статусу {target} необхідно вказати ТТН."]})
-            if target == DUPLICATE:
-                duplicate = body.get("duplicate_order_id")
-                if not str(duplicate or "").isdigit() or int(duplicate) == order["id"]:
-                    raise ApiError(1005, {"duplicate_order_id": [
-                        "Для статусу 49 необхідно вказати номер замовлення, яке дублюється."]})
-                order["duplicate_order_id"] = int(duplicate)
-            if ttn:
-                order["ttn"] = ttn  # kept whatever the status: Rozetka tracks any attached TTN (reference §4)
+            # The current status again is accepted and changes nothing: neither the comment nor a new TTN is kept
+            # (inferred from a public client's tests, which describe a same-status PUT as a no-op; nothing documents
+            # that it stores a comment). So a TTN sent to an order already at 61 is silently ignored.
+            return _view(order, EXPANDABLE)
+
+        if target == ADMIN_ONLY or target not in TRANSITIONS.get(current, ()):
+            raise _refused(current, target)
+        # "A TTN sent with status 2 moves the order to 61 automatically" (reference §4); the history shows the
+        # passage through 2 (inferred).
+        route = [PACKING, HANDOVER_PLANNED] if target == PACKING and ttn else [target]
+        # The TTN is "required при статусі 3": one already on the order counts (inferred).
+        if route[-1] in NEEDS_TTN and not (ttn or str(order.get("ttn") or "").strip()):
+            raise ApiError(1005, {"ttn": [f"Для статусу {target} необхідно вказати ТТН."]})
+        if target == DUPLICATE:
+            duplicate = body.get("duplicate_order_id")
+            if not str(duplicate or "").isdigit() or int(duplicate) == order["id"]:
+                raise ApiError(1005, {"duplicate_order_id": [
+                    "Для статусу 49 необхідно вказати номер замовлення, яке дублюється."]})
+            order["duplicate_order_id"] = int(duplicate)
+        if ttn:
+            order["ttn"] = ttn  # kept whatever the status: Rozetka tracks any attached TTN (reference §4)
+        if route[-1] == MANAGER:
+            order["ttn"] = ""  # back to the manager: the TTN is dropped, so a corrected one can be set at 61
 
         now = kyiv(self.clock())
         for status in route:
@@ -489,8 +493,11 @@ class RozetkaSandbox(Sandbox):
         order["changed"] = now
         return _view(order, EXPANDABLE)  # the answer carries the whole order, as the documented example does
 
-    def _order_chat(self, _request: Request, _token: _Token, order_id: str, **_: Any) -> dict[str, Any]:
-        return copy.deepcopy(self._chat_for(self._find(order_id)))
+    def _order_chat(self, request: Request, _token: _Token, order_id: str, **_: Any) -> dict[str, Any]:
+        chat = copy.deepcopy(self._chat_for(self._find(order_id)))
+        if "messages" not in _expand(request.query.get("expand")):
+            del chat["messages"]  # an expand field (the apiDoc's chat lists it among "Extra fields")
+        return chat
 
     def _create_message(self, request: Request, token: _Token, **_: Any) -> dict[str, Any]:
         body = request.body or {}
@@ -508,7 +515,8 @@ class RozetkaSandbox(Sandbox):
         message = {"chat_id": chat["id"], "body": text, "created": kyiv(self.clock()),
                    "sender": 2,  # the seller's side, as the documented answer shows (1 would be the buyer: inferred)
                    "seller": dict(token.seller), "seller_id": token.seller["id"], "files": []}
-        chat["messages"].append(copy.deepcopy(message))
+        # Inside the chat a message also names its receiver, as the apiDoc's chat example shows.
+        chat["messages"].append({**copy.deepcopy(message), "receiver_id": body.get("receiver_id")})
         self.messages_sent.append({**copy.deepcopy(message), "order_id": chat["order_id"],
                                    "receiver_id": body.get("receiver_id")})
         return message
@@ -522,15 +530,24 @@ class RozetkaSandbox(Sandbox):
         return order
 
     def _chat_for(self, order: dict[str, Any]) -> dict[str, Any]:
-        """The order's chat, opened on first use (the buyer side of a chat is not modelled)."""
+        """The order's chat, opened on first use (the buyer side of a chat is not modelled).
+
+        ``user_id`` is the buyer, as the apiDoc defines it. ``user`` ("the chat's user") is someone else in the
+        apiDoc's first example (another id, a seller-looking login and e-mail); who it is is not documented, so
+        here it is a person with an id of their own, never the buyer's (inferred).
+        """
         chat_id = self._chat_of_order.get(order["id"])
         if chat_id is None:
             chat_id = 5501 + len(self._chats)
             user = order.get("user") or {}
             fio = user.get("contact_fio") or (order.get("user_title") or {}).get("full_name", "")
-            self._chats[chat_id] = {"id": chat_id, "subject": f"Замовлення №{order['id']}", "type": 0,
-                                    "order_id": order["id"], "user": {"id": user.get("id"), "contact_fio": fio},
-                                    "read_market": kyiv(self.clock()), "messages": []}
+            now = kyiv(self.clock())
+            self._chats[chat_id] = {
+                "id": chat_id, "created": now, "updated": now, "subject": f"Замовлення №{order['id']}",
+                "user": {"id": 545_000 + chat_id, "email": "manager@example.com", "login": "manager",
+                         "contact_fio": fio},
+                "read_market": now, "trash_market": 0, "star_market": 0, "order_id": order["id"], "type": 0,
+                "item_id": None, "user_id": user.get("id"), "messages": []}
             self._chat_of_order[order["id"]] = chat_id
         return self._chats[chat_id]
 
@@ -660,8 +677,15 @@ def _sort(value: str | None, strict: bool) -> tuple[str, bool]:
     return key, value.startswith("-")
 
 
-def _page(value: str | None) -> int:
-    return max(1, _int(value) or 1)
+def _page(value: str | None, page_count: int) -> int:
+    """The 1-based page shown: clamped to [1, pageCount] like yii\\data\\Pagination with validatePage (its 0-based
+    page is clamped to [0, pageCount − 1]), so a page past the end is the last one again."""
+    return max(1, min(_int(value) or 1, page_count))
+
+
+def _truthy(value: str | None) -> bool:
+    """A boolean header: absent, "0" or "false" is false."""
+    return (value or "").strip().lower() not in ("", "0", "false")
 
 
 def _int(value: Any) -> int:
@@ -822,13 +846,9 @@ def _uuid(rng: random.Random) -> str:
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-JSON_TYPE = "application/json; charset=UTF-8"
-HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>"
-        "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
-
-
-
 class _Handler(SandboxHandler):
+    json_type = "application/json; charset=UTF-8"
+
     def serve(self) -> None:
         sandbox: RozetkaSandbox = self.server.sandbox  # type: ignore[attr-defined]
         split = urlsplit(self.path)
@@ -839,39 +859,15 @@ class _Handler(SandboxHandler):
                           {k.lower(): v for k, v in self.headers.items()})
         fault = sandbox.faults.draw(request.method, request.path)
         sandbox.record(request)
-        kind = fault.kind if fault else None
-        if kind == "reset":  # the connection drops before any answer ("other side closed", reference §8)
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+        # Rozetka's reset is the "other side closed" clients see live (reference §8).
+        if self.common_fault(fault):
             return
-        if kind == "slow":
-            time.sleep(float(fault.options.get("seconds", 2)))
-        if kind == "server_error":
-            code = sandbox.faults.pick_status(fault.options)
-            return self._send(code, _html(code, self.responses), "text/html")
-        if kind == "rate_limit":
-            return self._send(429, _html(429, self.responses), "text/html",
-                              {"Retry-After": str(fault.options.get("retry_after", 1))})
+        # Rozetka's own kinds: its auth and pagination faults act inside the handled request.
+        kind = fault.kind if fault else None
         if kind == "expire_token":
             sandbox.expire_tokens()
         status, body = sandbox.dispatch(request, repeat_page=kind == "repeat_page")
-        text = json.dumps(body, ensure_ascii=False)
-        if kind == "malformed":  # the request was handled; its answer arrives cut in half
-            status, text = 200, text[: len(text) // 2]
-        self._send(status, text.encode(), JSON_TYPE)
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        self.send_json(status, body, malformed=kind == "malformed")
 
 
 RozetkaSandbox.handler = _Handler
@@ -890,24 +886,15 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
     return body if isinstance(body, dict) else INVALID_BODY
 
 
-def _html(code: int, reasons: dict[int, tuple[str, str]]) -> bytes:
-    return HTML.format(code=code, reason=reasons.get(code, ("Error",))[0]).encode()
-
-
 # -- command line ---------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.rozetka.sandbox",
-        description="Run a fake Rozetka Seller API in the foreground (Ctrl-C stops it). "
-                    "Point the connector's Rozetka account at the printed URL.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8081, help="port to listen on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser = sandbox_parser(
+        "python -m adapters.rozetka.sandbox",
+        "Run a fake Rozetka Seller API in the foreground (Ctrl-C stops it). Point the connector's Rozetka account at "
+        "the printed URL.", 8081, kinds=FAULT_KINDS, seeded="orders")
     parser.add_argument("--orders", type=int, default=40, help="how many realistic orders to seed "
                         "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same orders "
-                        "and the same fault draws (default: random)")
     parser.add_argument("--page-size", type=int, default=20, help="orders per /orders/search page "
                         "(default: %(default)s, as Rozetka)")
     parser.add_argument("--username", default="shop@example.com", help="the seller login POST /sites accepts "
@@ -918,10 +905,6 @@ def main(argv: list[str] | None = None) -> int:
                         "with the owner role")
     parser.add_argument("--token-ttl", type=int, default=24 * 3600, help="seconds a /sites token lives "
                         "(default: %(default)s)")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
-                        help="inject a fault into that share of requests, e.g. server_error=0.05; repeatable. "
-                             f"Kinds: {', '.join(sorted(FAULT_KINDS))}")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     args = parser.parse_args(argv)
 
     sandbox = RozetkaSandbox(host=args.host, port=args.port, page_size=args.page_size, token_ttl=args.token_ttl,
@@ -929,9 +912,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_seller(args.username, args.password)
     if args.token:
         sandbox.add_api_token(args.token)
-    apply_fault_rates(sandbox.faults, args.fault, parser)
-    sandbox.log_requests = not args.quiet
-    return sandbox.run_until_interrupted([
+    return serve_from_args(sandbox, parser, args, [
         f"Rozetka sandbox on {{url}} with {args.orders} orders",
         f"  username: {args.username}   password: {args.password}"
         + (f"   API token: {args.token}" if args.token else ""),

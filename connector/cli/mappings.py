@@ -46,13 +46,15 @@ class Row:
     kind: str
     source: str
     documented: int
-    mapped: int  # documented codes that have a rule
+    observed: int  # codes seen in practice that the marketplace does not document (mapped all the same)
+    mapped: int  # documented and observed codes that have a rule
     problems: list[str]
 
     @classmethod
     def of(cls, account: str | None, vocabulary: vocabularies.Vocabulary) -> Row:
+        codes = (*vocabulary.documented, *vocabulary.observed)
         return cls(vocabulary.name, account, vocabulary.kind, vocabulary.source, len(vocabulary.documented),
-                   sum(1 for code in vocabulary.documented if code in vocabulary.statuses),
+                   len(vocabulary.observed), sum(1 for code in codes if code in vocabulary.statuses),
                    vocabularies.check(vocabulary))
 
     @property
@@ -62,10 +64,10 @@ class Row:
 
 def _print(rows: list[Row]) -> None:
     table = Table(title="status mappings")
-    for column in ("mapping", "kind", "documented", "mapped", "problems"):
-        table.add_column(column, justify="right" if column in ("documented", "mapped") else "left")
+    for column in ("mapping", "kind", "documented", "observed", "mapped", "problems"):
+        table.add_column(column, justify="right" if column in ("documented", "observed", "mapped") else "left")
     for row in rows:
-        table.add_row(escape(row.title), row.kind, str(row.documented), str(row.mapped),
+        table.add_row(escape(row.title), row.kind, str(row.documented), str(row.observed), str(row.mapped),
                       f"[red]{len(row.problems)}[/]" if row.problems else "[green]none[/]")
     out.print(table)
     for row in rows:

@@ -128,6 +128,9 @@ class Order:
     status_changed_at: datetime | None = None
     needs_review: bool = False
     review_reason: str = ""
+    # Not stored: what the marketplace's status means once the order was delivered (a mapping's after_delivery);
+    # the store uses it in place of ``status`` when the stored order has come that far.
+    status_after_delivery: Status | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.total, Decimal):

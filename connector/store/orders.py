@@ -114,12 +114,13 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
     order = to_domain(row)
     _keep_raw(session, row.id, raw, now)
     stale = pulled.changed_at < order.changed_at
+    proposed = _meant(pulled, order)
     # The marketplace repeating the status it already gave is no news, even where our status has moved past it
     # (a carrier reported the delivery first): it is not proposed again, so it is neither a regression nor a flag.
-    restated = (pulled.marketplace_status.code == row.marketplace_status and pulled.status in MAIN_PATH
-                and (rank(pulled.status) or 0) < order.progress)
+    restated = (pulled.marketplace_status.code == row.marketplace_status and proposed in MAIN_PATH
+                and (rank(proposed) or 0) < order.progress)
     event = None if restated else order.propose_status(
-        pulled.status, actor=actor, marketplace_status=pulled.marketplace_status, occurred_at=pulled.changed_at,
+        proposed, actor=actor, marketplace_status=pulled.marketplace_status, occurred_at=pulled.changed_at,
         now=now, comment=comment)
     if event is not None:
         _add_event(session, row.id, event)
@@ -145,6 +146,15 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
                                hint="the page is retried; nothing was written")
     session.expire(row)
     return UpsertResult(Upsert.UPDATED, row.id, event)
+
+
+def _meant(pulled: Order, stored: Order) -> Status:
+    """The status the marketplace's code means for this order: a code whose meaning depends on the order having
+    been delivered (a return flow after a sale) is read in the light of how far the stored order came
+    (docs/mappings.md, after_delivery)."""
+    if pulled.status_after_delivery is not None and stored.progress >= (rank(Status.DELIVERED) or 0):
+        return pulled.status_after_delivery
+    return pulled.status
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -338,7 +348,8 @@ def remap(session: Session, row: OrderRow, mapped: Order, *, now: datetime | Non
     through the lifecycle like any other (actor: automation), so a remap that would move an order back is
     recorded and flagged for review rather than applied."""
     order = to_domain(row)
-    event = order.propose_status(mapped.status, actor=Actor.AUTOMATION, marketplace_status=mapped.marketplace_status,
+    event = order.propose_status(_meant(mapped, order), actor=Actor.AUTOMATION,
+                                 marketplace_status=mapped.marketplace_status,
                                  comment="remapped from the stored payload after a mapping change", now=now)
     if event is None and order.cancel_reason == mapped.cancel_reason:
         return None

@@ -47,10 +47,17 @@ def truth(sandbox: RozetkaSandbox) -> dict[str, tuple[str, str]]:
             for i in sandbox.order_ids()}
 
 
+def searches(sandbox: RozetkaSandbox) -> list[str]:
+    return [query.get("page", "") for method, path, query, _ in sandbox.requests if path == "/orders/search"]
+
+
 def test_a_full_pull_stores_every_order_and_a_second_pull_writes_nothing(store, sandbox):
     a = adapter(sandbox)
     first = pull_account(store, a)
     assert (first.created, first.pages) == (45, 3) and first.problems == []
+    # Rozetka (Yii2) answers a page past the end with the last page again: the scan stops at pageCount, never
+    # asks for page 4, and so cannot loop on it
+    assert searches(sandbox) == ["1", "2", "3"]
     assert stored(store) == truth(sandbox)
     with store.transaction() as session:
         history = session.exec(select(func.count()).select_from(StatusHistoryRow)).one()
@@ -194,6 +201,58 @@ def test_a_buyer_message_is_sent_once_even_if_the_push_is_retried(sandbox):
     a = adapter(sandbox)
     first, again = a.push(message, str(order_id)), a.push(message, str(order_id))
     assert first.sent == ["message to the buyer"] and again.sent == [] and len(sandbox.messages_sent) == 1
+    # to the buyer: the chat's user_id (the order's user), not chat.user.id, which is someone else
+    buyer = sandbox.order(order_id)["user"]["id"]
+    assert sandbox.messages_sent[0]["receiver_id"] == buyer
+
+
+def test_a_comment_alone_fails_once_with_the_reason_and_is_not_resent(sandbox):
+    from connector.errors import PermanentError
+    order_id = sandbox.add_order(status=26)
+    with pytest.raises(PermanentError, match="only with a status change") as caught:
+        adapter(sandbox).push(build_command("comment", {"text": "called the buyer"}), str(order_id))
+    assert "--comment" in caught.value.hint
+    assert puts(sandbox, order_id) == [26]  # one same-status PUT, answered success, stored nothing
+    assert "called the buyer" not in [c["comment"] for c in sandbox.order(order_id)["seller_comment"]]
+
+
+@pytest.mark.parametrize("wrong", [61, 15])
+def test_ship_with_a_corrected_ttn_goes_back_through_26(sandbox, wrong):
+    order_id = sandbox.add_order(status=26)
+    adapter(sandbox).push(build_command("ship", {"ttn": TTN}), str(order_id))
+    if wrong == 15:
+        sandbox.set_status(order_id, 15)  # Rozetka found the TTN invalid
+    new = "20450000000077"
+    result = adapter(sandbox).push(build_command("ship", {"ttn": new}), str(order_id))
+    order = sandbox.order(order_id)
+    assert puts(sandbox, order_id) == [61, 26, 61] and result.remote_status == "61"
+    assert (order["status"], order["ttn"]) == (61, new)
+
+
+def test_a_pull_whose_filter_rozetka_rejects_fails_instead_of_reading_everything(store, sandbox, monkeypatch):
+    """With Accept-Validate-Exception Rozetka says a filter is bad; without it the search is unfiltered, and an
+    incremental pull would take the whole history for its window."""
+    from adapters.rozetka import mapper
+    from connector.errors import PermanentError
+    monkeypatch.setattr(mapper, "to_kyiv", lambda _: "2024-13-45 25:61:00")
+    with pytest.raises(PermanentError) as caught:
+        pull_account(store, adapter(sandbox))
+    assert caught.value.code == 1002 and "changed_from" in caught.value.message
+    assert stored(store) == {}
+
+
+def test_a_return_after_a_delivery_is_a_return_request_and_before_one_a_failed_delivery(store, sandbox):
+    delivered, lost = sandbox.add_order(status=6), sandbox.add_order(status=3)
+    a = adapter(sandbox)
+    pull_account(store, a)
+    for order_id in (delivered, lost):
+        sandbox.set_status(order_id, 86)  # "Очікується повернення товару"
+    pull_account(store, a)
+    assert stored(store)[str(delivered)] == ("86", "return_requested")  # the buyer sends the goods back
+    assert stored(store)[str(lost)] == ("86", "delivery_failed")  # the parcel never reached the buyer
+    sandbox.set_status(delivered, 90)
+    pull_account(store, a)
+    assert stored(store)[str(delivered)] == ("90", "return_requested")
 
 
 def test_a_window_too_big_to_finish_fails_loudly_and_keeps_what_was_read(store, sandbox, monkeypatch):

@@ -15,8 +15,20 @@ from connector.cli.app import main
 from connector.domain import CancelReason, PaymentStatus, Status
 from connector.errors import ConfigError
 
-# Written out independently of rozetka.yaml's own `documented` line, from the reference's status table.
-ROZETKA_DOCUMENTED = {str(n) for r in ((1, 7), (10, 13), (15, 20), (24, 91)) for n in range(r[0], r[1] + 1)}
+# Written out independently of rozetka.yaml's own lines, from the apiDoc's model "Статуси замовлення
+# [OrdersStatuses]" (GERA-OneTeam/Rozetka-API-Seller, docs/categories/models.md): the ids it lists, and the ids orders
+# carry that it does not (cabinet statuses of the /v1/orders/search-data example; 48 from older third-party lists).
+ROZETKA_OBSERVED = {"10", "32", "34", "35", "36", "39", "41", "48"}
+ROZETKA_DOCUMENTED = {str(n) for n in range(1, 92)} - {"8", "9", "14", "21", "22", "23"} - ROZETKA_OBSERVED
+# The model's names where the seller cabinet words them differently: the labels follow the documentation.
+ROZETKA_DOCUMENTED_NAMES = {"3": "Передано в службу доставки", "5": "Чекає в пункті самовивозу",
+                            "6": "Замовлення виконано", "11": "Не прийшов за замовленням",
+                            "12": "Відмова при отриманні", "17": "Не влаштовують умови оплати",
+                            "18": "Не вдалося зв'язатися", "19": "Замовлення повернено",
+                            "26": "Опрацьовується менеджером", "28": "Неправильні контактні дані",
+                            "29": "Ціна змінилася", "31": "Скасування. Створено дублююче замовлення",
+                            "33": "Умови доставки не влаштовують", "38": "Не влаштовує товар",
+                            "46": "Відновлено при продзвоні", "49": "Повторне замовлення"}
 
 
 @pytest.fixture(autouse=True)
@@ -53,11 +65,43 @@ def config_error(name: str, override: Path | None = None) -> str:
 
 def test_rozetka_is_total_over_every_documented_status():
     rozetka = mappings.load("rozetka")
-    assert set(rozetka.documented) == ROZETKA_DOCUMENTED
+    assert set(rozetka.documented) == ROZETKA_DOCUMENTED and len(ROZETKA_DOCUMENTED) == 77
     assert mappings.check(rozetka) == []
     assert all(rozetka.rule(code).status is not Status.UNKNOWN for code in ROZETKA_DOCUMENTED)
     assert all(rozetka.rule(code).label for code in ROZETKA_DOCUMENTED)
     assert "rozetka" in mappings.available()
+
+
+def test_rozetka_keeps_codes_seen_only_in_practice_apart_and_still_mapped():
+    rozetka = mappings.load("rozetka")
+    assert set(rozetka.observed) == ROZETKA_OBSERVED and not set(rozetka.observed) & set(rozetka.documented)
+    assert all(rozetka.rule(code).status is not Status.UNKNOWN and rozetka.rule(code).label
+               for code in ROZETKA_OBSERVED)
+
+
+def test_rozetka_labels_are_the_documentations_names():
+    rozetka = mappings.load("rozetka")
+    assert {code: rozetka.rule(code).label for code in ROZETKA_DOCUMENTED_NAMES} == ROZETKA_DOCUMENTED_NAMES
+
+
+def test_return_flow_statuses_mean_a_return_once_the_order_was_delivered():
+    rozetka = mappings.load("rozetka")
+    for code in ("86", "89", "90", "91"):
+        rule = rozetka.rule(code)
+        assert (rule.status, rule.after_delivery) == (Status.DELIVERY_FAILED, Status.RETURN_REQUESTED), code
+    assert rozetka.rule("83").after_delivery is None and rozetka.rule("6").after_delivery is None
+
+
+def test_an_observed_code_without_a_rule_is_a_gap_like_a_documented_one(shipped):
+    write(shipped / "rozetka.yaml", {"name": "rozetka", "kind": "order_status", "documented": "1", "observed": "48",
+                                     "statuses": {"1": {"status": "new"}}})
+    vocabulary = mappings.load("rozetka")
+    assert vocabulary.observed == ("48",)
+    assert mappings.check(vocabulary) == ['statuses."48": observed but not mapped; add a rule for it']
+
+
+def test_other_marketplaces_files_need_no_observed_list():
+    assert all(mappings.load(name).observed == () for name in mappings.available() if name != "rozetka")
 
 
 @pytest.mark.parametrize(("code", "status", "reason"), [
@@ -100,7 +144,7 @@ def test_doubtful_rozetka_statuses_are_applied_but_flagged_for_review():
     assert rozetka.rule("68").status is Status.COMPLETED and "part" in rozetka.rule("68").review
     assert rozetka.rule("15").status is Status.READY_TO_SHIP and "TTN" in rozetka.rule("15").review
     assert rozetka.rule("46").review and rozetka.rule("88").review
-    assert rozetka.rule("6").review == "" and rozetka.rule("26").label == "Обробляється менеджером"
+    assert rozetka.rule("6").review == "" and rozetka.rule("26").label == "Опрацьовується менеджером"
 
 
 @pytest.mark.parametrize("code", ["999", 999, None, "", "abc"])
@@ -185,6 +229,10 @@ def test_a_missing_override_file_is_a_config_error(tmp_path):
     ("statuses:\n  17: {status: new}\n", "statuses.17: keys are text; quote them"),
     ('documented: "1-7, 10-"\n', "documented: '10-' is not a code or a range"),
     ('documented: "9-3"\n', "documented: range '9-3' runs backwards"),
+    ('observed: "48-"\n', "observed: '48-' is not a code or a range"),
+    ('observed: "26"\n', "observed: '26' is documented; a code is one or the other"),
+    ('statuses:\n  "86": {status: delivery_failed, after_delivery: returning}\n',
+     """statuses."86".after_delivery: 'returning' is not a canonical status"""),
     ("payment_statuses:\n  paid: payed\n", "payment_statuses.\"paid\": 'payed' is not a payment status"),
     ("colour: red\n", "colour: unknown key"),
     ('statuses:\n  "17": {status: new}\n  "17": {status: accepted}\n', "found the key '17' twice"),
@@ -274,13 +322,15 @@ def test_cli_check_without_a_config_checks_the_shipped_files_and_prints_pure_jso
     rows = json.loads(out)
     rozetka = next(r for r in rows if r["mapping"] == "rozetka")
     assert rozetka == {"mapping": "rozetka", "account": None, "kind": "order_status",
-                       "source": rozetka["source"], "documented": 85, "mapped": 85, "problems": []}
+                       "source": rozetka["source"], "documented": 77, "observed": 8, "mapped": 85, "problems": []}
+    assert all(r["observed"] == 0 for r in rows if r["mapping"] != "rozetka")
 
 
 def test_cli_check_prints_a_table(capsys, monkeypatch):
     monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
     code, out, _ = run(capsys, "mappings", "check")
-    assert code == 0 and "rozetka" in out and "order_status" in out and "85" in out
+    assert code == 0 and "rozetka" in out and "order_status" in out and "observed" in out
+    assert all(n in out for n in ("77", "8", "85"))
 
 
 def test_cli_check_exits_1_naming_the_gap_in_an_accounts_override(capsys, monkeypatch, tmp_path):
@@ -292,7 +342,7 @@ def test_cli_check_exits_1_naming_the_gap_in_an_accounts_override(capsys, monkey
     code, out, _ = run(capsys, "--config", config, "mappings", "check", "--json")
     rows = json.loads(out)
     assert code == 1 and [r["account"] for r in rows] == [None] * len(mappings.available()) + ["rozetka-main"]
-    assert rows[0]["problems"] == [] and rows[-1]["documented"] == 86 and "92" in rows[-1]["problems"][0]
+    assert rows[0]["problems"] == [] and rows[-1]["documented"] == 78 and "92" in rows[-1]["problems"][0]
 
 
 def test_cli_check_reads_the_config_from_the_environment_too(capsys, monkeypatch, tmp_path):

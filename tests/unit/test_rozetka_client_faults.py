@@ -102,10 +102,32 @@ def test_a_stale_token_is_renewed_once_never_in_a_loop():
     assert client.logins == 2 and len(calls) == 4
 
 
-def test_a_session_code_in_the_envelope_also_renews_the_token():
-    expired = {"success": False, "errors": {"code": 6001, "message": "session_expired"}}
+@pytest.mark.parametrize("code,message", [(6001, "session_expired"), (5401, "invalid_credentials"),
+                                          (1018, "incorrect_enter_token")])
+def test_a_session_code_in_the_envelope_also_renews_the_token(code, message):
+    expired = {"success": False, "errors": {"code": code, "message": message}}
     client, _, _ = make([httpx.Response(200, json=expired), httpx.Response(200, json=OK)])
     assert search(client) == OK["content"] and client.logins == 2
+
+
+def test_a_401_with_the_documented_5401_body_renews_the_token_once():
+    body = {"success": False, "errors": {"message": "invalid_credentials", "code": 5401, "details": None}}
+    client, _, _ = make([httpx.Response(401, json=body), httpx.Response(200, json=OK)])
+    assert search(client) == OK["content"] and client.logins == 2
+    client, _, _ = make([httpx.Response(401, json=body)] * 2)
+    with pytest.raises(AuthError, match="just issued"):
+        search(client)
+
+
+def test_searches_send_accept_validate_exception_and_other_calls_do_not():
+    client, calls, _ = make([httpx.Response(200, json=OK), httpx.Response(200, json={"success": True,
+                                                                                     "content": {}})])
+    search(client)
+    client.order_chat(5)
+    by_path = {c.url.path: c for c in calls}
+    assert by_path["/orders/search"].headers["Accept-Validate-Exception"] == "1"
+    assert "Accept-Validate-Exception" not in by_path["/messages/5/order-chat"].headers
+    assert by_path["/messages/5/order-chat"].url.params["expand"] == "messages"
 
 
 def test_a_refused_static_token_says_how_to_get_a_new_one():

@@ -80,3 +80,25 @@ def test_a_bad_payload_comes_back_with_its_error_and_its_raw_text(change, field)
 def test_kyiv_time_round_trips_through_utc():
     utc = mapper.from_kyiv("2024-03-31 04:30:00", "t")  # just after the spring change: UTC+3
     assert utc.hour == 1 and mapper.to_kyiv(utc) == "2024-03-31 04:30:00"
+
+
+@pytest.mark.parametrize("logo,carrier", [("nova-pochta", "novaposhta"), ("octopus", "rozetka")])
+def test_a_documented_carrier_name_maps_to_our_carrier_code(logo, carrier):
+    delivery = {**SAMPLE["delivery"], "name_logo": logo}
+    o = mapper.to_order(order(status=61, ttn="20450000000000", delivery=delivery), "acc", V)
+    assert [s.carrier for s in o.shipments] == [carrier] and not o.needs_review
+
+
+@pytest.mark.parametrize("logo", ["ukrposhta", "meest", "rozetka-delivery", "justin"])
+def test_an_unknown_carrier_name_is_kept_raw_and_the_order_flagged(logo):
+    """Only the names the apiDoc's examples show are mapped; anything else is a guess we do not make."""
+    delivery = {**SAMPLE["delivery"], "name_logo": logo}
+    o = mapper.to_order(order(status=61, ttn="20450000000000", delivery=delivery), "acc", V)
+    assert [(s.carrier, s.ttn) for s in o.shipments] == [(logo, "20450000000000")]
+    assert o.needs_review and repr(logo) in o.review_reason and "name_logo" in o.review_reason
+
+
+def test_a_return_flow_status_carries_what_it_means_after_a_delivery():
+    o = mapper.to_order(order(status=86), "acc", V)
+    assert (o.status, o.status_after_delivery) == (Status.DELIVERY_FAILED, Status.RETURN_REQUESTED)
+    assert mapper.to_order(order(status=61), "acc", V).status_after_delivery is None

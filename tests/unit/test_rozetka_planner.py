@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.rozetka.planner import STATIC_GRAPH, Remote, Step, goal_for, next_step
+from adapters.rozetka.planner import STATIC_GRAPH, Remote, Step, goal_for, next_step, unapplied
 from connector.domain import build_command
 from connector.errors import CommandInvalid, ConflictError, PermanentError
 from mappings import load
@@ -136,3 +136,49 @@ def test_the_live_status_available_wins_over_the_static_graph():
     remote = Remote.from_payload(payload)
     assert remote.available == {2}
     assert Remote.from_payload({"status": 26, "ttn": None}).available == STATIC_GRAPH[26]
+
+
+# -- correcting a wrong TTN -----------------------------------------------------------------------------------------
+
+NEW_TTN = "20450000000099"
+
+
+@pytest.mark.parametrize("start", [61, 15])
+def test_ship_with_a_new_ttn_goes_back_through_26_then_61_with_it(start):
+    """Rozetka refuses 15 → 61 and ignores a new TTN sent to an order at 61; 26 clears the old one."""
+    steps = walk("ship", start, {"ttn": NEW_TTN}, ttn=TTN)
+    assert [(s.status, s.ttn) for s in steps] == [(26, None), (61, NEW_TTN)]
+
+
+def test_the_live_status_available_of_61_is_followed_back_to_26():
+    goal = goal_for(build_command("ship", {"ttn": NEW_TTN}), V.push)
+    step = next_step(goal, Remote.from_payload({"status": 61, "ttn": TTN, "status_available": [
+        {"child_id": 3}, {"child_id": 26}]}), V)
+    assert (step.status, step.ttn) == (26, None)
+
+
+def test_ship_with_a_new_ttn_where_rozetka_offers_no_way_back_is_refused_before_any_request():
+    goal = goal_for(build_command("ship", {"ttn": NEW_TTN}), V.push)
+    with pytest.raises(PermanentError, match="allowed now: 3"):
+        next_step(goal, Remote(61, frozenset({3}), TTN, ()), V)
+
+
+# -- writes Rozetka accepts and ignores -------------------------------------------------------------------------------
+
+def test_a_comment_that_did_not_land_is_a_permanent_error_with_the_reason_and_a_hint():
+    before = Remote(26, LIVE_26, "", ())
+    problem = unapplied(Step(26, seller_comment="called the buyer"), before, before)
+    assert isinstance(problem, PermanentError)
+    assert "Rozetka keeps a seller comment only with a status change" in problem.message
+    assert "--comment to the next status command" in problem.hint
+    assert unapplied(Step(26, seller_comment="called the buyer"), before,
+                     Remote(26, LIVE_26, "", ("called the buyer",))) is None
+
+
+def test_a_ttn_that_did_not_change_is_a_permanent_error_naming_both_numbers():
+    before = Remote(26, LIVE_26, "", ())
+    ignored = unapplied(Step(61, ttn=NEW_TTN), before, Remote(61, frozenset({3, 26}), TTN, ()))
+    assert isinstance(ignored, PermanentError) and NEW_TTN in ignored.message and TTN in ignored.message
+    assert unapplied(Step(61, ttn=NEW_TTN), before, Remote(61, frozenset({3, 26}), NEW_TTN, ())) is None
+    # a status step without a TTN or comment has nothing to read back
+    assert unapplied(Step(26), Remote(61, frozenset({3, 26}), TTN, ()), Remote(26, LIVE_26, "", ())) is None

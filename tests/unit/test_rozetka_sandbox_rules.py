@@ -92,7 +92,9 @@ def test_an_expired_token_gets_401(api: Api, sandbox: RozetkaSandbox) -> None:
     sandbox.expire_tokens()
     answer = api.get("/orders/search")
     assert answer.status_code == 401
-    assert answer.json() == {"success": False, "errors": {"message": "Unauthorized", "code": 401, "details": None}}
+    # the documented code for "an attempt to reach methods that need authorisation", not the HTTP status
+    assert answer.json() == {"success": False,
+                             "errors": {"message": "invalid_credentials", "code": 5401, "details": None}}
 
 
 def test_a_token_dies_after_its_ttl(api: Api, clock: Clock) -> None:
@@ -117,15 +119,21 @@ def test_a_static_token_without_the_orders_role_gets_1010(api: Api, sandbox: Roz
 
 # -- search ---------------------------------------------------------------------------------------------------------
 
-def test_pages_of_twenty_over_45_orders(clock: Clock) -> None:
+def test_pages_of_twenty_over_45_orders_and_a_page_past_the_end_is_the_last_again(clock: Clock) -> None:
+    """Yii2's Pagination (validatePage) clamps the page to [0, pageCount − 1]: never an empty page past the end."""
     with RozetkaSandbox(seed=1, orders=45, clock=clock) as sandbox:
         sandbox.add_seller(USER, PASSWORD)
         api = Api(sandbox)
-        pages = [api.search(types=1, sort="id", page=n) for n in (1, 2, 3, 4)]
-    assert [len(p["orders"]) for p in pages] == [20, 20, 5, 0]
+        pages = [api.search(types=1, sort="id", page=n) for n in (1, 2, 3, 4, 99)]
+        before = api.search(types=1, sort="id", page=0)
+        empty = api.search(types=4, sort="id", id=1, page=2)
+    assert [len(p["orders"]) for p in pages] == [20, 20, 5, 5, 5]
     assert {p["_meta"]["pageCount"] for p in pages} == {3}
-    assert [p["_meta"]["currentPage"] for p in pages] == [1, 2, 3, 4]
+    assert [p["_meta"]["currentPage"] for p in pages] == [1, 2, 3, 3, 3]
+    assert pages[3]["orders"] == pages[2]["orders"] == pages[4]["orders"]
     assert len({o["id"] for p in pages for o in p["orders"]}) == 45
+    assert before["orders"] == pages[0]["orders"] and before["_meta"]["currentPage"] == 1
+    assert empty["orders"] == [] and (empty["_meta"]["pageCount"], empty["_meta"]["currentPage"]) == (0, 1)
 
 
 def test_changed_from_compares_kyiv_wall_clock_time(api: Api, sandbox: RozetkaSandbox, clock: Clock) -> None:
@@ -138,6 +146,7 @@ def test_changed_from_compares_kyiv_wall_clock_time(api: Api, sandbox: RozetkaSa
                                                                                   "2024-05-01 10:30:00")
     ids = lambda **q: [o["id"] for o in api.search(sort="id", **q)["orders"]]  # noqa: E731
     assert ids(changed_from="2024-05-01 10:30:00") == [late]  # inclusive
+    assert ids(changed_from="2024-05-01") == [early, late]  # a bare date starts at midnight
     assert ids(changed_from="2024-05-01 10:00:00") == [early, late]
     assert ids(changed_to="2024-05-01 10:29:59") == [early]
     assert ids(changed_from="2024-05-01 10:31:00") == []
@@ -146,8 +155,26 @@ def test_changed_from_compares_kyiv_wall_clock_time(api: Api, sandbox: RozetkaSa
 def test_a_put_moves_changed_to_now(api: Api, sandbox: RozetkaSandbox, clock: Clock) -> None:
     order = sandbox.add_order(status=26)
     clock.now += timedelta(minutes=5)
-    api.put(order, {"status": 26, "seller_comment": "called the buyer"})
+    api.put(order, {"status": 2, "seller_comment": "called the buyer"})
     assert sandbox.order(order)["changed"] == "2024-05-01 10:35:00"
+
+
+def _get(api: Api, sandbox: RozetkaSandbox, **headers: str) -> dict:
+    return api.http.get("/orders/search", params={"sort": "id", "changed_from": "yesterday"},
+                        headers={"Authorization": f"Bearer {api.token}", **headers}).json()
+
+
+def test_a_bad_filter_is_a_validation_error_only_with_accept_validate_exception(api: Api,
+                                                                              sandbox: RozetkaSandbox) -> None:
+    """The apiDoc: send the header to receive validation errors from */search; omit it or send 0 otherwise. Without
+    it the filter Rozetka cannot read is dropped: the answer is the unfiltered list."""
+    orders = sorted(sandbox.add_order(26) for _ in range(3))
+    assert _get(api, sandbox, **{"Accept-Validate-Exception": "1"}) == {"success": False, "errors": {
+        "message": "incorrect_data_format", "code": 1002,
+        "details": {"changed_from": ["Формат дати: YYYY-MM-DD або YYYY-MM-DD HH:MM:SS."]}}}
+    for headers in ({}, {"Accept-Validate-Exception": "0"}, {"Accept-Validate-Exception": "false"}):
+        answer = _get(api, sandbox, **headers)
+        assert answer["success"] is True and [o["id"] for o in answer["content"]["orders"]] == orders, headers
 
 
 def test_sort_id_ascends_and_the_default_descends(clock: Clock) -> None:
@@ -207,7 +234,7 @@ def test_26_to_61_with_a_ttn_moves_and_records_everything(api: Api, sandbox: Roz
     assert (content["status"], content["status_group"], content["ttn"]) == (61, 1, "20450000000000")
     assert content["changed"] == content["last_update_status"] == "2024-05-01 10:30:00"
     assert content["status_data"]["name_uk"] == "Заплановано передачу перевізникові"
-    assert [a["child_id"] for a in content["status_available"]] == [3]
+    assert [a["child_id"] for a in content["status_available"]] == [3, 26]
     assert content["order_status_history"][-1]["status_id"] == 61
     assert content["seller_comment"][-1] == {"comment": "Sent", "created": "2024-05-01 10:30:00"}
     assert "purchases" in content  # the answer carries the whole order
@@ -244,21 +271,47 @@ def test_a_put_without_status_is_1001(api: Api, sandbox: RozetkaSandbox) -> None
     assert refusal(api.put(order, {"seller_comment": "hi"}))[0] == 1001
 
 
-def test_the_current_status_with_a_comment_only_adds_the_comment(api: Api, sandbox: RozetkaSandbox) -> None:
-    order = sandbox.add_order(61)
-    before = sandbox.order(order)
-    content = api.put(order, {"status": 61, "seller_comment": "Packed"})["content"]
-    assert content["status"] == 61
-    assert content["order_status_history"] == before["order_status_history"]
-    assert content["seller_comment"] == [*before["seller_comment"], {"comment": "Packed",
-                                                                     "created": "2024-05-01 10:30:00"}]
-    assert (content["current_seller_comment"], content["seller_comment_created"]) == ("Packed",
-                                                                                      "2024-05-01 10:30:00")
-
-
-def test_the_current_status_without_a_comment_is_refused(api: Api, sandbox: RozetkaSandbox) -> None:
+def test_the_current_status_again_answers_success_and_stores_nothing(api: Api, sandbox: RozetkaSandbox,
+                                                                      clock: Clock) -> None:
+    """Nothing documents that a same-status PUT keeps a comment; a public client's tests call it a no-op."""
     order = sandbox.add_order(26)
-    assert refusal(api.put(order, {"status": 26}))[0] == 1005
+    before = sandbox.order(order)
+    clock.now += timedelta(minutes=5)
+    for body in ({"status": 26, "seller_comment": "Packed"}, {"status": 26}):
+        answer = api.put(order, body)
+        assert answer["success"] is True and answer["content"]["status"] == 26
+    assert sandbox.order(order) == before  # no comment, no history, not even a new ``changed``
+
+
+def test_a_new_ttn_sent_to_an_order_at_61_is_silently_ignored(api: Api, sandbox: RozetkaSandbox) -> None:
+    order = sandbox.add_order(26)
+    api.put(order, {"status": 61, "ttn": "20450000000001"})
+    answer = api.put(order, {"status": 61, "ttn": "20450000000002"})
+    assert answer["success"] is True and answer["content"]["ttn"] == "20450000000001"
+    assert sandbox.order(order)["ttn"] == "20450000000001"
+
+
+def test_a_wrong_ttn_is_corrected_through_26_which_clears_it(api: Api, sandbox: RozetkaSandbox) -> None:
+    order = sandbox.add_order(26)
+    api.put(order, {"status": 61, "ttn": "20450000000001"})
+    sandbox.set_status(order, 15)  # Rozetka's move: "Некоректний ТТН"
+    code, details = refusal(api.put(order, {"status": 61, "ttn": "20450000000002"}))
+    assert code == 1005 and details == {
+        "status": ["Неможливо змінити статус. З 15 на 61. Наступний статус недоступний."]}
+    assert [a["child_id"] for a in api.get(f"/orders/{order}", expand="status_available").json()["content"][
+        "status_available"]] == [26]
+    content = api.put(order, {"status": 26})["content"]
+    assert (content["status"], content["ttn"]) == (26, "")
+    content = api.put(order, {"status": 61, "ttn": "20450000000002"})["content"]
+    assert (content["status"], content["ttn"]) == (61, "20450000000002")
+    assert [h["status_id"] for h in content["order_status_history"]][-4:] == [61, 15, 26, 61]
+
+
+def test_61_goes_back_to_26_and_loses_its_ttn(api: Api, sandbox: RozetkaSandbox) -> None:
+    order = sandbox.add_order(61)
+    assert sandbox.order(order)["ttn"]
+    content = api.put(order, {"status": 26})["content"]
+    assert (content["status"], content["ttn"]) == (26, "")
 
 
 def test_set_status_bypasses_the_seller_rules(api: Api, sandbox: RozetkaSandbox) -> None:
@@ -274,15 +327,27 @@ def test_set_status_bypasses_the_seller_rules(api: Api, sandbox: RozetkaSandbox)
 
 def test_a_message_goes_into_the_orders_chat(api: Api, sandbox: RozetkaSandbox) -> None:
     order = sandbox.add_order(26)
-    chat = api.get(f"/messages/{order}/order-chat").json()["content"]
-    assert (chat["order_id"], chat["user"]["id"]) == (order, sandbox.order(order)["user"]["id"])
-    body = {"body": "Your parcel leaves today.", "chat_id": chat["id"], "receiver_id": chat["user"]["id"],
+    chat = api.get(f"/messages/{order}/order-chat", expand="messages").json()["content"]
+    assert (chat["order_id"], chat["user_id"], chat["messages"]) == (order, sandbox.order(order)["user"]["id"], [])
+    body = {"body": "Your parcel leaves today.", "chat_id": chat["id"], "receiver_id": chat["user_id"],
             "order_id": order, "sendEmailUser": 1}
     sent = api.http.post("/messages/create", json=body, headers={"Authorization": f"Bearer {api.token}"}).json()
     assert sent["content"]["body"] == "Your parcel leaves today." and sent["content"]["seller_id"] == 111
     assert len(sandbox.messages_sent) == 1
-    again = api.get(f"/messages/{order}/order-chat").json()["content"]
-    assert [m["body"] for m in again["messages"] if m.get("seller")] == ["Your parcel leaves today."]
+    again = api.get(f"/messages/{order}/order-chat", expand="messages").json()["content"]
+    assert [(m["body"], m["receiver_id"]) for m in again["messages"] if m.get("seller")] == [
+        ("Your parcel leaves today.", chat["user_id"])]
+
+
+def test_the_order_chat_shows_messages_only_when_expanded_and_names_the_buyer_in_user_id(
+        api: Api, sandbox: RozetkaSandbox) -> None:
+    """``messages`` is an expand field; ``user_id`` is the buyer and ``user`` someone else, as in the apiDoc's
+    first example (ids 545645 and 3727496)."""
+    order = sandbox.add_order(26)
+    bare = api.get(f"/messages/{order}/order-chat").json()["content"]
+    assert "messages" not in bare
+    assert bare["user_id"] == sandbox.order(order)["user"]["id"] != bare["user"]["id"]
+    assert "messages" in api.get(f"/messages/{order}/order-chat", expand="messages").json()["content"]
 
 
 def test_an_empty_message_is_1001(api: Api, sandbox: RozetkaSandbox) -> None:
