@@ -10,6 +10,7 @@ read, and its ``__init__.py`` declares ``CARRIER`` (adapters/__init__.py).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -107,21 +108,69 @@ class CarrierBuilder(Protocol):
                  sleep: Callable[[float], object] = time.sleep) -> CarrierAdapter: ...
 
 
+class Shutdown(httpx.TransportError):
+    """The process is stopping: the request in hand was abandoned (and may have reached the remote)."""
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """A whole answer within ``deadline`` seconds, and none at all once ``stop`` is set.
+
+    httpx's timeouts bound each socket read, so an answer that trickles in a byte at a time never trips them: a
+    pull would hang for as long as the remote keeps dripping. This reads the body against one deadline for the
+    whole request, and gives up between two reads when the process is asked to stop. (Headers are bounded by the
+    per-read timeout only: httpx reads them before the answer reaches this layer.)"""
+
+    def __init__(self, inner: httpx.BaseTransport, deadline: float, stop: threading.Event | None) -> None:
+        self.inner, self.deadline, self.stop = inner, deadline, stop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.stop is not None and self.stop.is_set():
+            raise Shutdown("shutting down: the request was not sent", request=request)
+        started = time.monotonic()
+        response = self.inner.handle_request(request)
+        return httpx.Response(response.status_code, headers=response.headers, request=request,
+                              stream=_Bounded(response.stream, started + self.deadline, self.stop, request),
+                              extensions=response.extensions)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Bounded(httpx.SyncByteStream):
+    def __init__(self, inner, until: float, stop: threading.Event | None, request: httpx.Request) -> None:
+        self.inner, self.until, self.stop, self.request = inner, until, stop, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            if self.stop is not None and self.stop.is_set():
+                raise Shutdown("shutting down: the answer in progress was abandoned", request=self.request)
+            if time.monotonic() > self.until:
+                raise httpx.ReadTimeout("the whole answer did not arrive within the request deadline",
+                                        request=self.request)
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 @dataclass(frozen=True, slots=True)
 class HttpPolicy:
     """How patient a client is. Bounded in attempts and in total time, so a dead remote fails a run, not a day."""
 
-    timeout: float = 20.0  # seconds for each request (connect, read, write, pool)
+    timeout: float = 20.0  # seconds for each socket operation (connect, each read, write, pool)
+    deadline: float = 30.0  # seconds for one whole request, however slowly its answer arrives
     attempts: int = 5
     max_total: float = 60.0  # seconds across all attempts of one call
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
     user_agent: str = "marketplace-order-sync"
+    stop: threading.Event | None = field(default=None, compare=False)  # set: abandon requests in progress
 
     def client(self, base_url: str, transport: httpx.BaseTransport | None = None,
                headers: dict[str, str] | None = None, **kw) -> httpx.Client:
         # TLS verification stays on: verify is never passed as False anywhere in the project.
-        return httpx.Client(base_url=base_url, timeout=self.timeout, transport=transport,
+        bounded = DeadlineTransport(transport or httpx.HTTPTransport(), self.deadline, self.stop)
+        return httpx.Client(base_url=base_url, timeout=self.timeout, transport=bounded,
                             headers={"User-Agent": self.user_agent} | (headers or {}), follow_redirects=False, **kw)
 
     def _wait(self, state: RetryCallState) -> float:

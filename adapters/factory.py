@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,11 @@ if TYPE_CHECKING:
 
 
 def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None,
-                  sleep: Callable[[float], object] = time.sleep) -> MarketplaceAdapter:
+                  sleep: Callable[[float], object] = time.sleep,
+                  stop: threading.Event | None = None) -> MarketplaceAdapter:
+    """``stop``: set when the process stops; a request in progress is then abandoned rather than waited for."""
     vocabulary = load(account.marketplace, account.mapping)
+    policy = replace(policy or HttpPolicy(), stop=stop)
     if account.marketplace == "rozetka":
         from adapters.rozetka.adapter import RozetkaAdapter
         from adapters.rozetka.client import RozetkaClient
@@ -64,7 +69,8 @@ def raw_mapper(account: AccountSettings) -> Callable[[RawPayload], PulledOrder]:
 
 
 def build_carrier(name: str, settings: CarrierSettings, policy: HttpPolicy | None = None,
-                  sleep: Callable[[float], object] = time.sleep) -> CarrierAdapter:
+                  sleep: Callable[[float], object] = time.sleep,
+                  stop: threading.Event | None = None) -> CarrierAdapter:
     """The carrier's adapter, its secrets read now. An unset secret is an AuthError naming where it should be."""
     unset = settings.unset_secrets(name)
     if unset:
@@ -74,4 +80,4 @@ def build_carrier(name: str, settings: CarrierSettings, policy: HttpPolicy | Non
                          api_key=settings.api_key.value() or "", password=settings.password.value() or "")
     module, _, function = CARRIERS[name].build.partition(":")
     build = getattr(importlib.import_module(module), function)
-    return build(login, load(name), policy=policy, sleep=sleep)
+    return build(login, load(name), policy=replace(policy or HttpPolicy(), stop=stop), sleep=sleep)

@@ -96,6 +96,10 @@ class Fault:
             self.options.get("method", method) == method
 
 
+# Faults every sandbox has, acted out by SandboxHandler.common_fault whatever the sandbox's own kinds are.
+SHARED_KINDS = frozenset({"drip"})
+
+
 class FaultSwitches:
     """Fault switches: count-based for deterministic tests, probabilities (seeded) for demos. A sandbox subclasses
     it, names its ``kinds`` and documents them. ``path=`` limits a fault to requests whose path starts with it,
@@ -115,8 +119,9 @@ class FaultSwitches:
         self._rates: list[Fault] = []
 
     def _check(self, kind: str) -> None:
-        if kind not in self.kinds:
-            raise ValueError(f"unknown fault {kind!r}; one of: {', '.join(sorted(self.kinds))}")
+        allowed = self.kinds | SHARED_KINDS
+        if kind not in allowed:
+            raise ValueError(f"unknown fault {kind!r}; one of: {', '.join(sorted(allowed))}")
 
     def _options(self, options: dict[str, Any]) -> dict[str, Any]:
         return options
@@ -207,6 +212,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     body_on_head: ClassVar[bool] = True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._drip = 0.0  # one handler serves every request of a keep-alive connection: each starts undripped
         self.serve()  # type: ignore[attr-defined]
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET  # noqa: N815
@@ -223,8 +229,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        if self.body_on_head or self.command != "HEAD":
+        if not (self.body_on_head or self.command != "HEAD"):
+            return
+        if not self._drip:
             self.wfile.write(body)
+            return
+        try:  # the ``drip`` fault: the answer trickles in a byte at a time, as from a dying link or a tarpit
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(self._drip)
+        except (BrokenPipeError, ConnectionError):
+            self.close_connection = True  # the client gave up waiting: as it should
 
     def send_json(self, status: int, answer: Any, *, malformed: bool = False) -> None:
         """``answer`` as JSON. ``malformed`` (the fault) sends the handled answer cut in half with HTTP 200: the
@@ -238,13 +254,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """Act out the faults every sandbox shares; True when that finished the request (the caller stops).
 
         ``reset`` drops the connection with an RST and no answer, so the request is not handled; ``slow`` waits
-        ``seconds`` and lets the request go on; ``server_error`` answers an error page (``status=`` or a random
-        500/502/503); the rate-limit kind answers HTTP 429 with ``Retry-After: retry_after``. Any other kind is the
-        caller's.
+        ``seconds`` and lets the request go on; ``drip`` lets it go on and sends its answer a byte every
+        ``seconds`` (1 by default); ``server_error`` answers an error page (``status=`` or a random 500/502/503); the
+        rate-limit kind answers HTTP 429 with ``Retry-After: retry_after``. Any other kind is the caller's.
         """
-        if fault is None or fault.kind not in ("reset", "slow", "server_error", self.rate_limit_kind):
+        if fault is None or fault.kind not in ("reset", "slow", "drip", "server_error", self.rate_limit_kind):
             return False
         kind = fault.kind
+        if kind == "drip":
+            self._drip = float(fault.options.get("seconds", 1.0))
+            return False
         if kind == "reset":
             # SO_LINGER 0: close() sends an RST, so the client sees a reset connection, not a clean close
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -282,7 +301,7 @@ def sandbox_parser(prog: str, description: str, default_port: int, *, kinds: Ite
                         "and fault draws (default: random)")
     parser.add_argument("--fault", action="append", default=[], metavar="KIND=PROBABILITY",
                         help=f"inject a fault into that share of requests, e.g. {fault_example}; repeatable. "
-                             f"Kinds: {', '.join(sorted(kinds))}")
+                             f"Kinds: {', '.join(sorted({*kinds, *SHARED_KINDS}))}")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     return parser
 

@@ -87,11 +87,11 @@ class Daemon:
         self.started_at = utcnow()
         if adapters is None:
             # Waits inside a push (backoff, settling after a lost answer) end at once when the daemon stops.
-            adapters, errors = build_adapters(settings, sleep=self.stop.wait)
+            adapters, errors = build_adapters(settings, sleep=self.stop.wait, stop=self.stop)
             for name, error in errors.items():
                 log.error("ALERT account not started", account=name, error=error)
         self.adapters = adapters
-        self.carriers = carriers if carriers is not None else build_carriers(settings, sleep=self.stop.wait)
+        self.carriers = carriers if carriers is not None else build_carriers(settings, sleep=self.stop.wait, stop=self.stop)
         for name, why in self.carriers.items():
             if isinstance(why, str) and name in settings.carriers:
                 log.error("ALERT carrier not started; its parcels are not tracked", carrier=name, error=why)

@@ -37,8 +37,8 @@ class CycleResult:
 
 
 def build_adapters(settings: Settings, accounts: list[str] | None = None, *,
-                   sleep: Callable[[float], object] = time.sleep) -> tuple[dict[str, MarketplaceAdapter],
-                                                                           dict[str, str]]:
+                   sleep: Callable[[float], object] = time.sleep,
+                   stop: threading.Event | None = None) -> tuple[dict[str, MarketplaceAdapter], dict[str, str]]:
     """An adapter per enabled account; an account that cannot be built (a missing secret) is reported, and the
     others go on. ``sleep`` is how the adapters wait (the daemon's ends at once when it stops)."""
     adapters, errors = {}, {}
@@ -46,14 +46,14 @@ def build_adapters(settings: Settings, accounts: list[str] | None = None, *,
         if not account.enabled or (accounts and account.name not in accounts):
             continue
         try:
-            adapters[account.name] = build_adapter(account, sleep=sleep)
+            adapters[account.name] = build_adapter(account, sleep=sleep, stop=stop)
         except ConnectorError as exc:
             errors[account.name] = str(exc)
     return adapters, errors
 
 
-def build_carriers(settings: Settings, *, sleep: Callable[[float], object] = time.sleep
-                   ) -> dict[str, CarrierAdapter | str]:
+def build_carriers(settings: Settings, *, sleep: Callable[[float], object] = time.sleep,
+                   stop: threading.Event | None = None) -> dict[str, CarrierAdapter | str]:
     """Every carrier's adapter, or the reason it has none: not configured, disabled, or its secret unset. A
     carrier without an adapter tracks nothing and says why on its parcels; it never fails a sync."""
     carriers: dict[str, CarrierAdapter | str] = {}
@@ -65,7 +65,7 @@ def build_carriers(settings: Settings, *, sleep: Callable[[float], object] = tim
             carriers[name] = f"{name} is disabled in the configuration (carriers.{name}.enabled)"
         else:
             try:
-                carriers[name] = build_carrier(name, configured, sleep=sleep)
+                carriers[name] = build_carrier(name, configured, sleep=sleep, stop=stop)
             except ConnectorError as exc:
                 carriers[name] = str(exc)
     return carriers
