@@ -197,11 +197,12 @@ def _table(response: httpx.Response) -> dict[str, Any]:
 
 def _order_page(response: httpx.Response) -> str:
     text = response.text
-    if "ms-account-order-info" not in text:
-        if 'name="password"' in text:
-            raise _SessionGone()
-        if "</html>" not in text.lower():
-            raise TransientError("Chopni's order page arrived cut short")  # read again; nothing was changed
+    if "ms-account-order-info" not in text and 'name="password"' in text:
+        raise _SessionGone()
+    # A page cut short may still hold the order block and parse into an order missing its history or totals: only
+    # a page that ends is read. A GET changes nothing, so reading it again is safe.
+    if "</html>" not in text[-4096:].lower():
+        raise TransientError("Chopni's order page arrived cut short (no closing </html>)")
     return text
 
 

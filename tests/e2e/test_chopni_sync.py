@@ -213,3 +213,12 @@ def test_a_failed_vendor_status_is_a_cancellation_as_in_the_stock_install(sandbo
     busy = ChopniSandbox(seed=2, orders=200)
     comments = [c for i in busy.order_ids() for _, c, s in busy.order(i)["history"] if s == "Failed"]
     assert comments and not any("courier" in c.casefold() or "deliver" in c.casefold() for c in comments)
+
+
+def test_an_order_page_cut_short_after_the_order_block_is_read_again_not_taken(store, sandbox):
+    """A page cut after the order block parses into an order with no history: its status would be unknown."""
+    sandbox.faults.next("malformed", times=1, path="seller/account-order/viewOrder")
+    summary = pull_account(store, adapter(sandbox))
+    assert summary.problems == [] and stored(store) == truth(sandbox)
+    with store.reading() as session:
+        assert not any(o.status == "unknown" for o in session.exec(select(OrderRow)))
