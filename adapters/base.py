@@ -113,23 +113,32 @@ class Shutdown(httpx.TransportError):
 
 
 class DeadlineTransport(httpx.BaseTransport):
-    """A whole answer within ``deadline`` seconds, and none at all once ``stop`` is set.
+    """A whole answer within ``deadline`` seconds; once ``stop`` is set, the work in hand gets ``grace`` seconds to
+    finish (the page or the push in hand is still completed) and then every request is abandoned.
 
     httpx's timeouts bound each socket read, so an answer that trickles in a byte at a time never trips them: a
-    pull would hang for as long as the remote keeps dripping. This reads the body against one deadline for the
-    whole request, and gives up between two reads when the process is asked to stop. (Headers are bounded by the
-    per-read timeout only: httpx reads them before the answer reaches this layer.)"""
+    pull would hang for as long as the remote keeps dripping, and a stopping daemon with it. This reads the body
+    against one deadline for the whole request. (Headers are bounded by the per-read timeout only: httpx reads them
+    before the answer reaches this layer.)"""
 
-    def __init__(self, inner: httpx.BaseTransport, deadline: float, stop: threading.Event | None) -> None:
-        self.inner, self.deadline, self.stop = inner, deadline, stop
+    def __init__(self, inner: httpx.BaseTransport, deadline: float, stop: threading.Event | None,
+                 grace: float = 5.0) -> None:
+        self.inner, self.deadline, self.stop, self.grace = inner, deadline, stop, grace
+        self._stopped_at: float | None = None
+
+    def check(self, request: httpx.Request, what: str) -> None:
+        if self.stop is None or not self.stop.is_set():
+            return
+        self._stopped_at = self._stopped_at or time.monotonic()
+        if time.monotonic() - self._stopped_at > self.grace:
+            raise Shutdown(f"shutting down: {what}", request=request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.stop is not None and self.stop.is_set():
-            raise Shutdown("shutting down: the request was not sent", request=request)
-        started = time.monotonic()
+        self.check(request, "the request was not sent")
+        until = time.monotonic() + self.deadline
         response = self.inner.handle_request(request)
         return httpx.Response(response.status_code, headers=response.headers, request=request,
-                              stream=_Bounded(response.stream, started + self.deadline, self.stop, request),
+                              stream=_Bounded(response.stream, self, until, request),
                               extensions=response.extensions)
 
     def close(self) -> None:
@@ -137,13 +146,12 @@ class DeadlineTransport(httpx.BaseTransport):
 
 
 class _Bounded(httpx.SyncByteStream):
-    def __init__(self, inner, until: float, stop: threading.Event | None, request: httpx.Request) -> None:
-        self.inner, self.until, self.stop, self.request = inner, until, stop, request
+    def __init__(self, inner, transport: DeadlineTransport, until: float, request: httpx.Request) -> None:
+        self.inner, self.transport, self.until, self.request = inner, transport, until, request
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self.inner:
-            if self.stop is not None and self.stop.is_set():
-                raise Shutdown("shutting down: the answer in progress was abandoned", request=self.request)
+            self.transport.check(self.request, "the answer in progress was abandoned")
             if time.monotonic() > self.until:
                 raise httpx.ReadTimeout("the whole answer did not arrive within the request deadline",
                                         request=self.request)

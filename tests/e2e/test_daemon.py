@@ -461,7 +461,8 @@ def test_sigterm_during_a_push_finishes_the_command_in_hand_and_gives_the_rest_b
 
 # -- 4. crash safety -----------------------------------------------------------------------------------------
 
-def test_sigkill_during_a_pull_then_a_restart_leaves_the_store_equal_to_the_sandbox(store, tmp_path, daemons):
+def test_sigkill_during_a_pull_then_a_restart_leaves_the_store_equal_to_the_sandbox(store, tmp_path, daemons,
+                                                                                   record_property):
     sandbox = make_sandbox(seed=21, orders=60, page_size=5)
     try:
         sandbox.faults.next("slow", times=8, path="/orders/search", seconds=0.3)  # 12 pages, the first 8 slow
@@ -486,11 +487,14 @@ def test_sigkill_during_a_pull_then_a_restart_leaves_the_store_equal_to_the_sand
         assert len(stored(store)) == 61 and str(arrived) in stored(store)
         assert duplicates(store) == []
         assert second.health()[0] == 200
+        record_property("matrix", {"job": "Rozetka pull", "fault": "kill -9 of the daemon", "store": store.dialect,
+                                   "runs": 2, "error": "(killed)"})
     finally:
         sandbox.stop()
 
 
-def test_sigkill_during_a_push_then_a_restart_applies_each_step_exactly_once(store, tmp_path, daemons, capsys):
+def test_sigkill_during_a_push_then_a_restart_applies_each_step_exactly_once(store, tmp_path, daemons, capsys,
+                                                                            record_property):
     sandbox = make_sandbox(seed=9, orders=8, page_size=20)
     try:
         new = [sandbox.add_order(1) for _ in range(4)]
@@ -524,6 +528,8 @@ def test_sigkill_during_a_push_then_a_restart_applies_each_step_exactly_once(sto
         # taken again after the restart, which found 26 applied and sent only the step to 61
         assert killed.attempts == 2 and killed.result.startswith("status 61")
         wait_for(lambda: in_sync(store, sandbox), "the store to show the pushed statuses")
+        record_property("matrix", {"job": "Rozetka push", "fault": "kill -9 of the daemon", "store": store.dialect,
+                                   "runs": 2, "error": "(killed with a write in flight)"})
     finally:
         sandbox.stop()
 
