@@ -71,7 +71,7 @@ def reports(payload: dict[str, Any], asked: list[str], vocabulary: Vocabulary) -
     found: dict[str, ParcelReport] = {}
     orphans: list[dict[str, Any]] = []
     wanted = set(asked)
-    for element in payload.get("shipmentStatuses") or []:
+    for element in _listed(payload.get("shipmentStatuses")):
         status = element.get("status") if isinstance(element, dict) else None
         number = normal_ttn(status.get("shipmentNumber") or "") if isinstance(status, dict) else ""
         if number in wanted and number not in found:
@@ -95,6 +95,12 @@ def reports(payload: dict[str, Any], asked: list[str], vocabulary: Vocabulary) -
     for number in left:
         found[number] = ParcelReport(ttn=number, status=S.NOT_FOUND, code="", text=words, raw=raw)
     return {n: found[n] for n in asked}
+
+
+def _listed(value: Any) -> list[Any]:
+    """The answer's list, or nothing when it is not one (a hostile or broken answer: every number is then
+    NOT_FOUND with Econt's silence as the reason, and the next run asks again)."""
+    return value if isinstance(value, list) else []
 
 
 def report(number: str, element: dict[str, Any], vocabulary: Vocabulary) -> ParcelReport:

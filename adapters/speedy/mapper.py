@@ -56,7 +56,8 @@ def reports(payload: dict[str, Any], asked: list[str], vocabulary: Vocabulary) -
     its answer (an unknown number may simply be missing) is NOT_FOUND."""
     found: dict[str, ParcelReport] = {}
     orphans: list[Any] = []
-    for parcel in payload.get("parcels") or []:
+    parcels = payload.get("parcels")
+    for parcel in parcels if isinstance(parcels, list) else []:  # a broken answer: every number NOT_FOUND
         number = normal_ttn(parcel.get("parcelId") or "") if isinstance(parcel, dict) else ""
         if number in asked and number not in found:
             found[number] = report(number, parcel, vocabulary)
