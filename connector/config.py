@@ -25,6 +25,7 @@ CONFIG_ENV = "CONNECTOR_CONFIG"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_DURATION_MAX = timedelta(days=3650)  # ten years: longer than any interval or wait the connector needs
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -37,6 +38,9 @@ def parse_duration(value: Any) -> timedelta:
     seconds = float(match[1]) * _UNITS[match[2]]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
+    # Past this, timedelta overflows (or a schedule computed from it does): refuse it here, by the key's path.
+    if seconds > _DURATION_MAX.total_seconds():
+        raise ValueError(f"{value!r} is too long; at most {_DURATION_MAX.days}d")
     return timedelta(seconds=seconds)
 
 
@@ -222,8 +226,17 @@ class DaemonSettings(_Section):
     # How long a push taken over from a dead pusher waits before the order is re-read: at least the longest a
     # marketplace write can take to land (the HTTP request deadline), or a write still in flight is sent again.
     takeover_wait: Duration = timedelta(seconds=45)
-    stale_after: int = Field(default=3, ge=1)  # /healthz fails when an account's last good pull is this many
-    #                                            pull intervals old
+    # /healthz fails when an account's last good pull is this many pull intervals old (bounded: times
+    # pull_every it must stay a duration)
+    stale_after: int = Field(default=3, ge=1, le=1000)
+
+
+class RetentionSettings(_Section):
+    """How long marketplace payloads and buyers' personal data are kept (docs/security.md)."""
+
+    finished_orders: Duration = timedelta(days=365)  # after an order is finished: its payloads and buyer data go
+    raw_versions: int = Field(default=10, ge=1, le=1000)  # newest raw payloads kept per order still in play
+    enabled: bool = True
 
 
 class LogSettings(_Section):
@@ -237,6 +250,7 @@ class Settings(_Section):
     carriers: dict[str, CarrierSettings] = {}
     schedule: ScheduleSettings = ScheduleSettings()
     daemon: DaemonSettings = DaemonSettings()
+    retention: RetentionSettings = RetentionSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("accounts")

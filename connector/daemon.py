@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -29,10 +30,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from adapters.base import CarrierAdapter, MarketplaceAdapter
 from connector.config import Settings
 from connector.domain import utcnow
-from connector.errors import AuthError, PermanentError, TransientError, describe
+from connector.errors import AuthError, PermanentError, StartupError, TransientError, describe
 from connector.logs import get_logger, redact
 from connector.store import Store
 from connector.store.accounts import reclaim_dead_local_leases, resume, states
+from connector.store.retention import purge_all
 from connector.store.tables import CommandRow
 from connector.sync import owner_id, process_alive
 from connector.sync.cycle import build_adapters, build_carriers, track_for
@@ -68,6 +70,9 @@ class Metrics:
                                      registry=r)
         self.last_track = Gauge("connector_last_track_success_timestamp_seconds",
                                 "When the last tracking run finished without a carrier failing", registry=r)
+        self.account_up = Gauge("connector_account_up", "1 while the account is healthy (started, pulled "
+                                "lately, not paused); 0 otherwise, including an account that could not start",
+                                ["account"], registry=r)
 
 
 def error_class(exc: BaseException) -> str:
@@ -85,11 +90,15 @@ class Daemon:
         self.stop = threading.Event()
         self.metrics = Metrics()
         self.started_at = utcnow()
+        # account → why it could not be started (a secret unset, a mapping file missing). It stays in /healthz
+        # and /metrics as failed, so that it does not quietly disappear from what an operator watches.
+        self.not_started: dict[str, str] = {}
         if adapters is None:
             # Waits inside a push (backoff, settling after a lost answer) end at once when the daemon stops.
-            adapters, errors = build_adapters(settings, sleep=self.stop.wait, stop=self.stop)
-            for name, error in errors.items():
+            adapters, self.not_started = build_adapters(settings, sleep=self.stop.wait, stop=self.stop)
+            for name, error in self.not_started.items():
                 log.error("ALERT account not started", account=name, error=error)
+                self.metrics.account_up.labels(name).set(0)
         self.adapters = adapters
         self.carriers = carriers if carriers is not None else build_carriers(settings, sleep=self.stop.wait, stop=self.stop)
         for name, why in self.carriers.items():
@@ -105,6 +114,20 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The health port first: a second daemon started by mistake must fail before it touches the store or
+        # pushes anything, not after its jobs ran.
+        if self.settings.daemon.health_port is not None:
+            self._bind_health()
+        try:
+            self._start_jobs()
+        except BaseException:
+            self._close_health()
+            raise
+        if self._health is not None:
+            self._spawn(self._health.serve_forever, "health")
+        log.info("daemon started", owner=self.owner, accounts=sorted(self.adapters), health=self.health_url)
+
+    def _start_jobs(self) -> None:
         # A restart is how an operator applies fixed credentials: give paused accounts a fresh chance. And a daemon
         # restarted after a crash on this host should not wait for its dead predecessor's leases to run out.
         with self.store.transaction() as session:
@@ -121,21 +144,19 @@ class Daemon:
                                    jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * 0.5))
         self.scheduler.add_job(self._push, "interval", seconds=schedule.push_every.total_seconds(), id="push",
                                next_run_time=now)
+        if self.settings.retention.enabled:
+            self.scheduler.add_job(self._purge, "interval", hours=24, id="purge",
+                                   next_run_time=now + timedelta(minutes=5))
         self.scheduler.add_job(self._track, "interval", seconds=schedule.track_every.total_seconds(), id="track",
                                next_run_time=now + timedelta(seconds=len(self.adapters) * 0.5 + 1))
         self.scheduler.start()
         self._spawn(self._wake_on_commands, "waker")
-        if self.settings.daemon.health_port is not None:
-            self._start_health()
-        log.info("daemon started", owner=self.owner, accounts=sorted(self.adapters), health=self.health_url)
 
     def shutdown(self, wait: bool = True) -> None:
         self.stop.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)  # the jobs see ``stop`` and finish the page or push in hand
-        if self._health is not None:
-            self._health.shutdown()
-            self._health.server_close()
+        self._close_health()
         for thread in self._threads:
             thread.join(timeout=5)
         for adapter in [*self.adapters.values(), *(c for c in self.carriers.values() if not isinstance(c, str))]:
@@ -193,6 +214,17 @@ class Daemon:
             m.orders.labels(name, "unparsed").inc(len(summary.unparsed))
         finally:
             m.duration.labels("pull", name).observe(time.monotonic() - started)
+
+    def _purge(self) -> None:
+        """Retention, once a day: payloads and buyer data of orders finished long ago (docs/security.md)."""
+        if self.stop.is_set():
+            return
+        retention = self.settings.retention
+        try:
+            done = purge_all(self.store, finished_after=retention.finished_orders, versions=retention.raw_versions)
+            log.info("retention applied", orders=done.orders, payloads=done.payloads, quarantined=done.quarantined)
+        except Exception as exc:  # noqa: BLE001  (tomorrow's run tries again)
+            log.error("retention failed", error=describe(exc))
 
     def _track(self) -> None:
         if self.stop.is_set():
@@ -286,7 +318,7 @@ class Daemon:
     def health(self) -> tuple[bool, dict[str, Any]]:
         now = utcnow()
         stale = self.settings.schedule.pull_every * self.settings.daemon.stale_after
-        report: dict[str, Any] = {"owner": self.owner, "store": True, "accounts": {}}
+        report: dict[str, Any] = {"owner": self.owner, "store": True, "accounts": self._not_started_report()}
         try:
             with self.store.reading() as session:
                 account_states = states(session)
@@ -297,7 +329,7 @@ class Daemon:
             return False, report
         self.metrics.outbox.set(pending)
         report["outbox_pending"] = pending
-        healthy = True
+        healthy = not self.not_started
         for name in self.adapters:
             state = account_states.get(name)
             last_ok = state.last_pull_ok_at if state else None
@@ -307,16 +339,50 @@ class Daemon:
             if last_ok:
                 self.metrics.lag.labels(name).set((now - last_ok).total_seconds())
             healthy &= fresh and not paused
+            self.metrics.account_up.labels(name).set(1 if fresh and not paused else 0)
             report["accounts"][name] = {
                 "ok": fresh and not paused,
+                "started": True,
                 "last_pull_ok_at": last_ok.isoformat() if last_ok else None,
                 "last_error": redact(state.last_error) if state else "",
                 "paused_until": state.paused_until.isoformat() if paused else None,
-                "paused_reason": state.paused_reason if paused else "",
+                # the marketplace's refusal names the seller's login (an e-mail): redacted like the logs
+                "paused_reason": redact(state.paused_reason) if paused else "",
             }
         return healthy, report
 
-    def _start_health(self) -> None:
+    def _not_started_report(self) -> dict[str, dict[str, Any]]:
+        """The accounts that could not be started: failed, with the reason, for as long as the daemon runs."""
+        return {name: {"ok": False, "started": False, "error": redact(why), "last_pull_ok_at": None,
+                       "last_error": redact(why), "paused_until": None, "paused_reason": ""}
+                for name, why in self.not_started.items()}
+
+    def _bind_health(self) -> None:
+        """Take the health port (not serving yet). A port that is taken ends the daemon, said in one line."""
+        cfg = self.settings.daemon
+        where = f"{cfg.health_host}:{cfg.health_port}"
+        try:
+            address = (cfg.health_host, cfg.health_port or 0)
+            self._health = ThreadingHTTPServer(address, self._health_handler())
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "the port is taken (is another `connector run` running?)"
+                hint = ("stop the other daemon, or set another daemon.health_port (or --health-port; 0: any "
+                        "free port)")
+            else:
+                why, hint = exc.strerror or str(exc), "check daemon.health_host and daemon.health_port"
+            raise StartupError(f"cannot serve /healthz on {where}: {why}", hint=hint) from None
+        self._health.daemon_threads = True
+
+    def _close_health(self) -> None:
+        if self._health is None:
+            return
+        # shutdown() would wait for ever for a serve_forever that never ran
+        if any(t.name == "health" for t in self._threads):
+            self._health.shutdown()
+        self._health.server_close()
+
+    def _health_handler(self) -> type[BaseHTTPRequestHandler]:
         daemon = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -338,7 +404,4 @@ class Daemon:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        cfg = self.settings.daemon
-        self._health = ThreadingHTTPServer((cfg.health_host, cfg.health_port or 0), Handler)
-        self._health.daemon_threads = True
-        self._spawn(self._health.serve_forever, "health")
+        return Handler

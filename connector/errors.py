@@ -8,6 +8,7 @@ Grouped by what the caller can do about it, not by where it was raised::
     ├── OrderNotFound              a REF names no order in the store                → exit code 2
     ├── StoreError                 the store is unreachable or not migrated         → exit code 1
     │   └── StoreNotMigrated       the schema is older than this version's head     → run ``connector db upgrade``
+    ├── StartupError               the daemon cannot start (health port taken)      → exit code 1, no job run
     ├── PayloadError               a marketplace or carrier payload does not parse; the raw data is kept
     │   └── OrderIdError           not even its order id is usable: it is kept in quarantine, not as an order
     └── RemoteError                a marketplace or carrier failed or refused; carries its own code, message, details
@@ -67,6 +68,10 @@ class StoreError(ConnectorError):
 
 class StoreNotMigrated(StoreError):
     pass
+
+
+class StartupError(ConnectorError):
+    """The daemon cannot start as configured, found out before it does any work."""
 
 
 class PayloadError(ConnectorError):

@@ -6,6 +6,7 @@ Per-job context (account, order, job) is bound once with ``bound_contextvars`` a
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
@@ -14,7 +15,7 @@ from structlog.contextvars import bound_contextvars
 
 from connector.domain.personal import EMAIL, PHONE
 
-__all__ = ["bound_contextvars", "configure", "get_logger", "redact"]
+__all__ = ["bound_contextvars", "configure", "get_logger", "redact", "strip_userinfo"]
 
 REDACTED = "[redacted]"
 
@@ -27,16 +28,36 @@ _SENSITIVE_KEYS = frozenset({
     "password", "token", "access_token", "api_key", "apikey", "authorization", "cookie", "phpsessid",
 })
 
+# The ``user:password@`` of any URL in a text: a login and a secret, never part of where the URL leads.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def strip_userinfo(text: str) -> str:
+    """Every URL in ``text`` without its ``user:password@`` (``https://u:p@host/x`` → ``https://host/x``)."""
+    return _USERINFO.sub(r"\1", text)
+
+
 def redact(value: Any, key: str | None = None) -> Any:
     if key is not None and key.lower() in _SENSITIVE_KEYS and value not in (None, "", [], {}):
         return REDACTED
     if isinstance(value, str):
-        return PHONE.sub(REDACTED, EMAIL.sub(REDACTED, value))
+        # userinfo first: the e-mail pattern would otherwise take "password@host" and leave the login behind
+        return PHONE.sub(REDACTED, EMAIL.sub(REDACTED, strip_userinfo(value)))
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
+
+
+# C0 controls but tab and newline, DEL, and C1: what a terminal would obey rather than print.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _strip_controls(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    # Readable logs print text values as they are, and these quote marketplaces: an escape sequence in a product
+    # name would recolour (or retitle) the operator's terminal. JSON escapes them by itself.
+    return {k: _CONTROLS.sub("", v) if isinstance(v, str) else v for k, v in event.items()}
 
 
 def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +84,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         _redact_event,
+        *([_strip_controls] if pretty else []),
     ]
     renderer = structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer(ensure_ascii=False)
     # Libraries that log through the standard library (APScheduler, httpx) come out the same way: same format,

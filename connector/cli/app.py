@@ -6,18 +6,22 @@ Data goes to stdout (tables, or pure JSON with ``--json``); logs and progress go
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
+import sqlalchemy as sa
 from rich.console import Console
 from rich.markup import escape
 
 from connector import __version__
 from connector.config import CONFIG_ENV, Settings, load_settings
 from connector.domain.limits import clean_text
-from connector.errors import ConnectorError, StoreNotMigrated
+from connector.errors import ConnectorError, StoreNotMigrated, describe
 from connector.logs import configure as configure_logging
+from connector.logs import get_logger
 from connector.store import Store
 from connector.store.migrate import current_revision, head_revision
 
@@ -33,10 +37,48 @@ def print_json(data: object) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+# C0 controls but tab and newline, DEL, and C1: some terminals obey U+009B as they obey ESC [.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# The largest id the store's integer columns hold (PostgreSQL ``integer``): a larger one names nothing, and
+# asking the database for it fails with a driver error instead of "no such order".
+ID_MAX = 2**31 - 1
+
+
+def plain(text: object) -> str:
+    """Text from outside for a print with ``markup=False``: control characters, and so escape sequences,
+    dropped (tabs, newlines and indentation kept)."""
+    return "" if text is None else _CONTROLS.sub("", str(text))
+
+
 def safe(text: object) -> str:
     """Text from outside (a marketplace, a carrier, a database error) for the terminal: control characters, and so
     escape sequences, dropped; Rich markup escaped, so ``[/bold]`` in a product name is printed, not obeyed."""
-    return escape(clean_text(text))
+    return escape(plain(clean_text(text)))
+
+
+class OrderRef(click.ParamType):
+    """REF: the canonical id (42) or account:external_id. An id is refused here when it cannot be one (``²``,
+    a number past the store's ids) as a usage error, before the database is asked."""
+
+    name = "REF"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        ref = str(value).strip()
+        if ":" in ref or not ref.isdigit():
+            return ref  # find_order judges these, and says how a REF is written
+        if not ref.isascii():
+            self.fail(f"{ref!r} is not an order id: write the id in the digits 0-9, or account:external_id",
+                      param, ctx)
+        digits = ref.lstrip("0") or "0"
+        if len(digits) > len(str(ID_MAX)) or int(digits) > ID_MAX:
+            shown = digits if len(digits) <= 30 else digits[:30] + "…"
+            self.fail(f"{shown} is not an order id: ids go up to {ID_MAX}; see `connector orders`",
+                      param, ctx)
+        return ref
+
+
+ORDER_REF = OrderRef()
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print pure JSON on stdout (for ERPs and scripts).")
@@ -59,8 +101,11 @@ class Context:
         return self._settings
 
     def store(self, *, migrated: bool = True) -> Store:
+        """The store, opened once and checked now: an unreachable one stops the command before any work."""
         if self._store is None:
-            self._store = Store(self.settings.store.url)
+            store = Store(self.settings.store.url)
+            store.ping()
+            self._store = store
         if migrated:
             require_migrated(self._store)
         return self._store
@@ -70,7 +115,10 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def require_migrated(store: Store) -> None:
-    current, head = current_revision(store), head_revision()
+    try:
+        current, head = current_revision(store), head_revision()
+    except sa.exc.SQLAlchemyError as exc:
+        raise store.unreachable(exc) from None
     if current != head:
         raise StoreNotMigrated(
             f"the store at {store.safe_url} is at schema {current or 'none'}, this version needs {head}",
@@ -96,23 +144,61 @@ def cli(ctx: click.Context, config: str | None, log_level: str | None, log_forma
     ctx.obj = Context(config=config, log_level=log_level, log_format=log_format)
 
 
+STORE_HINT = "check that the database is running and that store.url is right"
+BUG_HINT = "this is a bug: run again with --log-level debug for the details, and report them"
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    """An error as the user sees it: one sentence of what is wrong, one of what to do. Its text may quote
+    outside text (a REF, a marketplace's words), so it is printed as text, never as markup."""
+    # soft_wrap: one sentence stays one line, however narrow the terminal (or 80 columns, off one)
+    err.print(f"[bold red]error:[/] {safe(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        err.print(f"[yellow]hint:[/] {safe(hint)}", highlight=False, soft_wrap=True)
+
+
+class _PlainStderr:
+    """stderr for click's own messages: they quote what the user typed, which may hold escape sequences."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(plain(text))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _one_line(exc: BaseException) -> str:
+    # describe() keeps a database error to its driver's message: no statement, no bound parameters
+    lines = describe(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; turns our exceptions into a message and an exit code."""
+    """Entry point of the console script; turns every failure into a message and an exit code, never a
+    traceback."""
     # each module adds its commands to ``cli``
-    from connector.cli import db, demo, doctor, mappings, orders, outbox, quarantine, run, sync, track  # noqa: F401
+    from connector.cli import (  # noqa: F401
+        db, demo, doctor, mappings, orders, outbox, purge, quarantine, run, sync, track,
+    )
 
     try:
         result = cli.main(args=argv, prog_name="connector", standalone_mode=False)
     except ConnectorError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            err.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+        print_error(exc.message, exc.hint)
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        exc.show(file=_PlainStderr())
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("aborted")
+        return 1
+    except sa.exc.SQLAlchemyError as exc:
+        # a store that failed mid-command (one that cannot be opened at all stops earlier, in Context.store)
+        print_error(f"the store failed: {_one_line(exc)}", STORE_HINT)
+        return 1
+    except Exception as exc:  # noqa: BLE001  (the last line of defence: a sentence; the traceback on request)
+        get_logger(__name__).debug("unexpected error", exc_info=exc)
+        print_error(f"unexpected {_one_line(exc)}", BUG_HINT)
         return 1
     return result if isinstance(result, int) else 0
 

@@ -7,7 +7,9 @@ import time
 import click
 from rich.table import Table
 
-from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json, safe
+from connector.cli.app import (
+    ID_MAX, ORDER_REF, Context, cli, err, json_option, out, pass_context, print_json, safe,
+)
 from adapters import CARRIERS
 from connector.domain import CancelReason, Status
 from connector.store.queries import list_orders, order_detail
@@ -19,7 +21,7 @@ from connector.store.tables import CommandRow
 @click.option("--account", help="Only this account.")
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="Only this canonical status.")
 @click.option("--review", is_flag=True, help="Only orders flagged for review.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=ID_MAX, clamp=True), default=100, show_default=True,
               help="At most this many, newest change first.")
 @json_option
 @pass_context
@@ -58,7 +60,7 @@ def order() -> None:
 
 
 @order.command("show")
-@click.argument("ref")
+@click.argument("ref", type=ORDER_REF)
 @json_option
 @pass_context
 def order_show(c: Context, ref: str, as_json: bool) -> None:
@@ -101,7 +103,7 @@ def order_show(c: Context, ref: str, as_json: bool) -> None:
     for col in ("recorded (UTC)", "actor", "from", "to", "outcome", "marketplace", "comment"):
         timeline.add_column(col)
     for h in data["history"]:
-        timeline.add_row(h["recorded_at"][:19], h["actor"], h["from"] or "", h["to"], h["outcome"],
+        timeline.add_row(h["recorded_at"][:19], e(h["actor"]), h["from"] or "", h["to"], h["outcome"],
                          e(f"{h['marketplace_status']} {h['marketplace_status_label']}".strip()), e(h["comment"]))
     out.print(timeline)
 
@@ -115,7 +117,7 @@ def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: 
         command_id, order_ref = queued.row.id, f"{row.account}:{row.external_id}"
     if not as_json:
         verb = "queued" if queued.created else "already queued"
-        out.print(f"{verb}: command {command_id} ({kind}) for order {row.id} {order_ref}")
+        out.print(f"{verb}: command {command_id} ({kind}) for order {row.id} {safe(order_ref)}")
     state = queued.row
     if wait:
         deadline = time.monotonic() + timeout
@@ -131,8 +133,9 @@ def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: 
                     "created": queued.created, "result": state.result, "last_error": state.last_error,
                     "hint": state.hint})
     elif wait:
+        # the marketplace's own words: text, not markup
         detail = state.result if state.state == "done" else f"{state.last_error} {state.hint}".strip()
-        out.print(f"command {command_id}: {state.state}" + (f": {detail}" if detail else ""))
+        out.print(f"command {command_id}: {state.state}" + (f": {safe(detail)}" if detail else ""))
     if wait and state.state != "done":
         if state.state not in ("failed", "cancelled"):
             err.print(f"still {state.state} after {timeout:.0f} s: is `connector run` running? "
@@ -140,12 +143,27 @@ def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: 
         raise click.exceptions.Exit(1)
 
 
+KEY_MAX = CommandRow.__table__.c.idempotency_key.type.length
+
+
+def _check_key(_ctx: click.Context, _param: click.Parameter, key: str | None) -> str | None:
+    """A key the outbox cannot hold is a usage error now, before anything is written (PostgreSQL would refuse
+    the insert; SQLite would keep it whole)."""
+    if key is not None and len(key) > KEY_MAX:
+        raise click.BadParameter(f"a key of {len(key)} characters; at most {KEY_MAX}")
+    if key is not None and not key.isprintable():
+        raise click.BadParameter("control characters in the key; use letters, digits and punctuation")
+    return key
+
+
 def command_options(fn):
-    fn = click.option("--key", help="Your own idempotency key (e.g. an ERP document id): the same key queues once.")(fn)
+    fn = click.option("--key", callback=_check_key, metavar="TEXT",
+                      help=f"Your own idempotency key (e.g. an ERP document id, at most {KEY_MAX} "
+                           "characters): the same key queues once.")(fn)
     fn = click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds --wait waits.")(fn)
     fn = click.option("--wait", is_flag=True, help="Wait until the command is pushed; exit 1 unless it succeeds.")(fn)
     fn = json_option(fn)
-    fn = click.argument("ref")(fn)
+    fn = click.argument("ref", type=ORDER_REF)(fn)
     return pass_context(fn)
 
 

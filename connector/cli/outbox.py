@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from connector.cli.app import Context, cli, json_option, out, pass_context, print_json
+from connector.cli.app import ID_MAX, Context, cli, json_option, out, pass_context, print_json, safe
 from connector.store.commands import cancel, list_commands, requeue
 
 STATES = ("pending", "in_progress", "done", "failed", "cancelled")
@@ -23,7 +23,7 @@ def command_json(row, order) -> dict:
 @cli.group("outbox", invoke_without_command=True)
 @click.option("--failed", is_flag=True, help="Only failed commands (the ones a person must look at).")
 @click.option("--state", type=click.Choice(STATES), help="Only commands in this state.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=ID_MAX, clamp=True), default=100, show_default=True)
 @json_option
 @click.pass_context
 def outbox(ctx: click.Context, failed: bool, state: str | None, limit: int, as_json: bool) -> None:
@@ -43,13 +43,18 @@ def outbox(ctx: click.Context, failed: bool, state: str | None, limit: int, as_j
     for col in ("id", "order", "kind", "state", "tries", "result / error"):
         table.add_column(col)
     for r, o in rows:
+        # the marketplace's own words (and an ERP's order ids): shown as text, never obeyed as markup
         detail = r.result if r.state == "done" else (f"{r.last_error} — {r.hint}" if r.hint else r.last_error)
-        table.add_row(str(r.id), f"{o.account}:{o.external_id}", r.kind, r.state, str(r.attempts), detail)
+        table.add_row(str(r.id), safe(f"{o.account}:{o.external_id}"), safe(r.kind), r.state, str(r.attempts),
+                      safe(detail))
     out.print(table)
 
 
+COMMAND_ID = click.IntRange(0, ID_MAX)  # past ID_MAX the database would refuse the number itself
+
+
 @outbox.command("retry")
-@click.argument("command_id", type=int)
+@click.argument("command_id", type=COMMAND_ID)
 @pass_context
 def outbox_retry(c: Context, command_id: int) -> None:
     """Put a failed or cancelled command back in the queue with a fresh attempt count."""
@@ -59,7 +64,7 @@ def outbox_retry(c: Context, command_id: int) -> None:
 
 
 @outbox.command("cancel")
-@click.argument("command_id", type=int)
+@click.argument("command_id", type=COMMAND_ID)
 @pass_context
 def outbox_cancel(c: Context, command_id: int) -> None:
     """Cancel a pending command before it is pushed."""

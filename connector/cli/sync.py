@@ -6,7 +6,9 @@ import click
 from rich.table import Table
 
 from adapters.factory import build_adapter, raw_mapper
-from connector.cli.app import Context, cli, err, json_option, out, pass_context, print_json
+from connector.cli.app import (
+    ORDER_REF, Context, cli, err, json_option, out, pass_context, plain, print_json, safe,
+)
 from connector.cli.progress import progress
 from connector.cli.track import track_json, track_line
 from connector.store.orders import upsert_pulled
@@ -57,12 +59,13 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
         for col in ("account", "", "new", "changed", "unchanged", "notes"):
             table.add_column(col)
         for r in rows:
+            # a pull's notes quote the marketplace (a carrier's name, a status label): text, never markup
             notes = r["error"] or r["skipped"] or "; ".join(r["problems"])
             table.add_row(r["account"], "[green]ok[/]" if r["ok"] else "[red]FAIL[/]", str(r["created"]),
-                          str(r["updated"]), str(r["unchanged"]), notes)
+                          str(r["updated"]), str(r["unchanged"]), safe(notes))
         out.print(table)
         if result.track is not None:
-            out.print(track_line(result.track), markup=False, highlight=False)
+            out.print(plain(track_line(result.track)), markup=False, highlight=False)
         out.print(f"push: {len(push['done'])} done, {len(push['retrying'])} to retry, {len(push['failed'])} failed"
                   + (f"; paused: {', '.join(push['paused_accounts'])}" if push["paused_accounts"] else ""))
     if not result.ok or not all(r["ok"] for r in rows) or push["failed"]:
@@ -70,7 +73,7 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
 
 
 @cli.command("resync")
-@click.argument("ref")
+@click.argument("ref", type=ORDER_REF)
 @pass_context
 def resync_cmd(c: Context, ref: str) -> None:
     """Read one order again from its marketplace now. REF: id or account:external_id."""
@@ -84,11 +87,12 @@ def resync_cmd(c: Context, ref: str) -> None:
     finally:
         adapter.close()
     if pulled.order is None:
-        err.print(f"the marketplace's payload for {ref} does not parse: {pulled.error}")
+        err.print(f"the marketplace's payload for {safe(ref)} does not parse: {safe(pulled.error)}",
+                  highlight=False)
         raise click.exceptions.Exit(1)
     with store.transaction() as session:
         result = upsert_pulled(session, pulled.order, pulled.raw)
-    out.print(f"order {result.order_id} ({account}:{external_id}): {result.outcome}"
+    out.print(f"order {result.order_id} ({safe(account)}:{safe(external_id)}): {result.outcome}"
               + (f", status {result.event.to_status} ({result.event.outcome})" if result.event else ""))
 
 
@@ -115,4 +119,4 @@ def remap_cmd(c: Context, accounts: tuple[str, ...], as_json: bool) -> None:
     for name, r in results.items():
         out.print(f"{name}: {r.checked} order(s) checked, {len(r.changed)} changed, {len(r.unparsed)} unparsed")
         for line in r.changed + r.unparsed:
-            out.print(f"  {line}")
+            out.print(f"  {plain(line)}", markup=False, highlight=False)  # quotes the marketplace's statuses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from connector.cli.app import Context, cli, json_option, out, pass_context, print_json
+from connector.cli.app import Context, cli, json_option, out, pass_context, plain, print_json
 from connector.cli.progress import progress
 from connector.sync.cycle import build_carriers, track_for
 from connector.sync.track import TrackSummary
@@ -48,14 +48,16 @@ def track_cmd(c: Context, accounts: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         print_json(track_json(summary))
     else:
-        out.print(track_line(summary), markup=False, highlight=False)
+        # the lines quote carriers and marketplaces: printed as text, their control characters dropped
+        p = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
+        p(plain(track_line(summary)))
         for line in summary.moved + summary.commands:
-            out.print(f"  {line}", markup=False, highlight=False)
+            p(f"  {plain(line)}")
         for line in summary.alerts:
-            out.print(f"  alert: {line}", markup=False, highlight=False)
-        for carrier, why in sorted(summary.not_tracked.items()):
-            out.print(f"  not tracked: {why}", markup=False, highlight=False)
+            p(f"  alert: {plain(line)}")
+        for _carrier, why in sorted(summary.not_tracked.items()):
+            p(f"  not tracked: {plain(why)}")
         for carrier, error in sorted(summary.errors.items()):
-            out.print(f"  FAILED {carrier}: {error}", markup=False, highlight=False)
+            p(f"  FAILED {plain(carrier)}: {plain(error)}")
     if not summary.ok:
         raise click.exceptions.Exit(1)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from connector.errors import ConfigError, StoreError
+from connector.errors import ConfigError, StoreError, describe
 
 
 def normalise_url(url: str) -> str:
@@ -77,11 +78,33 @@ class Store:
                 session.commit()
             except sa.exc.OperationalError as exc:
                 session.rollback()
-                raise StoreError(f"the store at {self.safe_url} failed: {exc.orig}",
+                # describe(): the driver's first line; the full text would carry the statement's parameters
+                raise StoreError(f"the store at {self.safe_url} failed: {describe(exc)}",
                                  hint="check that the database is running and store.url is right") from exc
             except BaseException:
                 session.rollback()
                 raise
+
+    def ping(self) -> None:
+        """Open a connection now, so that a store that cannot be reached fails here in one sentence, not with
+        a driver's traceback (and the statement and its parameters) in the middle of a command."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except sa.exc.SQLAlchemyError as exc:
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: BaseException) -> StoreError:
+        """The error for a store that cannot be opened: the driver's own first line, and what to check."""
+        hint = "check that the database is running and that store.url is right"
+        database = make_url(self.url).database
+        if self.dialect == "sqlite" and database and database != ":memory:":
+            folder = Path(database).expanduser().resolve().parent
+            if not folder.is_dir():
+                hint = f"the directory {folder} does not exist: create it, or point store.url at another file"
+            else:
+                hint = f"check that {folder} is writable by this user and that store.url is right"
+        return StoreError(f"cannot open the store at {self.safe_url}: {describe(exc)}", hint=hint)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

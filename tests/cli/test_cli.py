@@ -124,3 +124,42 @@ def test_bad_usage_exits_2(capsys):
 
 def test_store_url_in_config_may_use_plain_postgresql_scheme():
     assert Store("postgresql://postgres@127.0.0.1:5432/test").url.startswith("postgresql+psycopg://")
+
+
+def _config_with(tmp_path, store, **account) -> str:
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump({"store": {"url": store.url}, "accounts": [
+        {"name": "rozetka-main", "marketplace": "rozetka", "base_url": "http://127.0.0.1:9",
+         "username": "shop@example.com", "password_env": "TEST_ROZETKA_PASSWORD", **account}]}))
+    return str(path)
+
+
+def test_doctor_fails_an_account_the_daemon_could_not_start_and_says_why(capsys, tmp_path, store,
+                                                                         monkeypatch):
+    """The daemon leaves such an account out; the doctor must not call it fine (--local too: no secrets)."""
+    monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
+    monkeypatch.setenv("TEST_ROZETKA_PASSWORD", "x")
+    missing = tmp_path / "nowhere" / "rozetka.yaml"
+    config = _config_with(tmp_path, store, mapping=str(missing))
+    for local in (["--local"], []):
+        code, out, _ = run(capsys, "-c", config, "doctor", *local, "--json")
+        checks = {c["name"]: c for c in json.loads(out)}
+        assert code == 1 and not checks["account rozetka-main"]["ok"]
+        assert str(missing) in checks["account rozetka-main"]["detail"]
+    monkeypatch.delenv("TEST_ROZETKA_PASSWORD")
+    code, out, _ = run(capsys, "-c", _config_with(tmp_path, store), "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out)}
+    assert code == 1 and not checks["account rozetka-main"]["ok"]
+    assert "TEST_ROZETKA_PASSWORD" in checks["account rozetka-main"]["detail"]
+    code, out, _ = run(capsys, "-c", _config_with(tmp_path, store), "doctor", "--local", "--json")
+    assert code == 0 and {c["name"]: c for c in json.loads(out)}["account rozetka-main"]["ok"]
+
+
+def test_doctor_prints_a_base_url_without_its_user_and_password(capsys, tmp_path, store, monkeypatch):
+    monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
+    config = _config_with(tmp_path, store, base_url="http://seller:s3cret@127.0.0.1:9/api")
+    for json_flag in (["--json"], []):
+        code, out, err = run(capsys, "-c", config, "doctor", *json_flag)
+        assert code == 1  # nothing listens on port 9
+        assert "s3cret" not in out + err and "seller:" not in out + err
+        assert "http://127.0.0.1:9/api" in out

@@ -13,7 +13,8 @@ from sqlmodel import select
 
 from adapters.rozetka.sandbox import RozetkaSandbox
 from connector.cli.app import main
-from connector.store.tables import CommandRow
+from connector.domain import utcnow
+from connector.store.tables import CommandRow, QuarantineRow
 from mappings import load
 
 V = load("rozetka")
@@ -318,3 +319,58 @@ def test_track_without_carriers_says_why_nothing_is_tracked_and_exits_0(capsys, 
     assert again["due"] == 0 and again["requests"] == {}, "not due again until track_every has passed"
     shown = run_json(capsys, config, "order", "show", ref(shipped))
     assert "not configured" in shown["shipments"][0]["not_tracked"]
+
+
+# -- outside text on the terminal ----------------------------------------------------------------------------
+
+HOSTILE = "[/bold] [link=http://x]y[/link] \x1b[31mred\x1b[0m"
+
+
+def assert_shown_as_text(code: int, out: str, err: str) -> None:
+    """Printed literally (markup escaped: shown as typed) or not at all; never obeyed; no escape sequences."""
+    assert code in (0, 1), err
+    assert "\x1b" not in out + err and "\x9b" not in out + err
+    assert "Traceback" not in err and "MarkupError" not in err
+
+
+def test_marketplace_text_is_printed_as_text_never_as_markup_or_escape_sequences(capsys, config, store,
+                                                                                   sandbox):
+    order_id = sandbox.add_order(status=4)
+    payload = sandbox.order(order_id)
+    payload["purchases"][0]["item_name"] = payload["purchases"][0]["item"]["name"] = f"Book {HOSTILE}"
+    payload["status_data"] = {"name": f"Shipped {HOSTILE}"}
+    payload["ttn"], payload["delivery"]["name_logo"] = TTN, "[/bold]\x1b[31m"  # a carrier nobody knows
+    sandbox.put_order(payload)
+    assert_shown_as_text(*run(capsys, "-c", config, "sync", "--once"))
+
+    code, out, err = run(capsys, "-c", config, "orders")
+    assert_shown_as_text(code, out, err)
+    assert "Shipped [/bold] [link=http://x]y[/link]" in out
+
+    code, out, err = run(capsys, "-c", config, "order", "show", ref(order_id))
+    assert_shown_as_text(code, out, err)
+    assert "Book [/bold] [link=http://x]y[/link] [31mred[0m" in out  # ESC dropped, the rest as typed
+    assert "delivery.name_logo '[/bold][31m'" in out  # the review reason quotes the carrier
+
+    assert_shown_as_text(*run(capsys, "-c", config, "track"))
+
+    assert run(capsys, "-c", config, "order", "comment", ref(order_id), "hello")[0] == 0
+    with store.engine.begin() as conn:  # what a marketplace answered a failed push, word for word
+        conn.execute(CommandRow.__table__.update().values(state="failed", last_error=f"Rozetka: {HOSTILE}",
+                                                          hint=f"see {HOSTILE}"))
+    code, out, err = run(capsys, "-c", config, "outbox")
+    assert_shown_as_text(code, out, err)
+    assert "Rozetka: [/bold] [link=http://x]y[/link]" in out
+
+    with store.transaction() as session:  # a record that could not become an order, kept with its raw body
+        session.add(QuarantineRow(marketplace="rozetka", account=ACCOUNT, external_id=f"9{HOSTILE}",
+                                  reason=f"why: {HOSTILE}", content_type="application/json", sha256="0" * 64,
+                                  body=f'{{"id": "9{HOSTILE}"}}', first_seen_at=utcnow(),
+                                  last_seen_at=utcnow()))
+    code, out, err = run(capsys, "-c", config, "quarantine", "--raw")
+    assert_shown_as_text(code, out, err)
+    assert "why: [/bold] [link=http://x]y[/link]" in out and '{"id": "9[/bold] [link=http://x]y[/link]' in out
+
+    # an error that quotes the REF
+    code, _, err = run(capsys, "-c", config, "order", "show", f"{ACCOUNT}:{HOSTILE}")
+    assert code == 2 and "\x1b" not in err and "Traceback" not in err

@@ -125,3 +125,18 @@ def test_broken_yaml_names_the_line(tmp_path):
     bad.write_text("store:\n  url: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid YAML at line"):
         load_settings(str(bad))
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999d", "1" + "0" * 400, "3651d"])
+def test_an_overlong_duration_is_refused_by_path_not_by_a_crash(text):
+    with pytest.raises(ValueError, match="too long"):
+        parse_duration(text)
+    data = example()
+    data["schedule"]["pull_every"] = text
+    assert "schedule.pull_every: " in problems(data) and "too long; at most 3650d" in problems(data)
+
+
+def test_stale_after_is_bounded_so_that_the_staleness_stays_a_duration():
+    data = example()
+    data["daemon"]["stale_after"] = 10**12
+    assert "daemon.stale_after: " in problems(data)

@@ -56,3 +56,22 @@ def test_contact_data_finds_phones_emails_and_links_but_not_ttns_or_prices():
     text = "call +380 67 123 45 67 or mail a@b.com, see www.shop.bg or https://x.io/a; TTN 20450000000000, 12.50 EUR"
     assert contact_data(text) == ["+380 67 123 45 67", "a@b.com", "www.shop.bg", "https://x.io/a"]
     assert contact_data("Your parcel leaves today with Econt 1057123456. Order 248888186.") == []
+
+
+def test_urls_lose_their_user_and_password():
+    from connector.logs import strip_userinfo
+    assert strip_userinfo("GET https://shop:p@ss@api.example.com/v1?x=a@b failed") == (
+        "GET https://api.example.com/v1?x=a@b failed")
+    assert strip_userinfo("postgresql://u:pw@db/x, http://host/p@x") == "postgresql://db/x, http://host/p@x"
+    # redact() does it first, so the e-mail pattern does not eat the host and leave the login behind
+    assert redact("login shop@example.com refused at https://shop:s3cret@api.example.com") == (
+        "login [redacted] refused at https://api.example.com")
+
+
+def test_readable_logs_drop_escape_sequences_from_marketplace_text():
+    stream = io.StringIO()
+    configure("info", "console", stream=stream)
+    get_logger().info("order pulled \x1b]0;title\x07", name="Book \x1b[31mred\x1b[0m [/bold]")
+    text = stream.getvalue()
+    assert "Book [31mred[0m [/bold]" in text and "order pulled ]0;title" in text
+    assert "\x1b]0;" not in text and "\x1b[31mred" not in text
