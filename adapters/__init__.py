@@ -15,14 +15,16 @@ from dataclasses import dataclass
 MARKETPLACE_LOGINS: dict[str, tuple[tuple[str, ...], ...]] = {
     "rozetka": (("token",), ("username", "password")),  # a static API token, or the /sites login
     "chopni": (("email", "password"),),  # the seller panel's login form
+    "promua": (("token",),),  # a personal API token from the cabinet (Settings → API tokens)
 }
 
 # Where a marketplace's buyers live: among carriers whose number format fits a tracking number, the ones of the
 # marketplace's country are meant (a 14-digit number on Rozetka is Nova Poshta's, not Speedy's).
-MARKETPLACE_COUNTRY: dict[str, str] = {"rozetka": "UA", "chopni": "BG"}
+MARKETPLACE_COUNTRY: dict[str, str] = {"rozetka": "UA", "chopni": "BG", "promua": "UA"}
 
 # What a marketplace wants pushed once the carrier says the buyer has the parcel (the tracking rules' default, which
-# an account may override): Chopni's manual closes an order "upon receiving"; Rozetka follows its TTNs itself.
+# an account may override): Chopni's manual closes an order "upon receiving"; Rozetka follows its TTNs itself; Prom
+# pushes nothing (the seller closes the sale with `complete` when it is done).
 ON_DELIVERED: dict[str, str] = {"chopni": "complete"}
 
 

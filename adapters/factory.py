@@ -50,6 +50,18 @@ def build_adapter(account: AccountSettings, policy: HttpPolicy | None = None,
         client = ChopniClient(account.base_url, email=account.email, password=password, policy=policy, sleep=sleep,
                               requests_per_second=account.requests_per_second)
         return ChopniAdapter(account.name, client, vocabulary, sleep=sleep)
+    if account.marketplace == "promua":
+        from adapters.promua.adapter import MIN_LOOKBACK, PromAdapter
+        from adapters.promua.client import PromClient
+
+        token = account.token.value()
+        if not token:
+            raise AuthError(f"account {account.name}: no secret in {account.token.describe()}",
+                            hint=f"export {account.token.describe().lstrip('$')}")
+        client = PromClient(account.base_url, token=token, policy=policy, sleep=sleep,
+                            requests_per_second=account.requests_per_second)
+        return PromAdapter(account.name, client, vocabulary, lookback=max(account.lookback, MIN_LOOKBACK),
+                           sleep=sleep)
     raise AuthError(f"account {account.name}: the {account.marketplace} adapter is not available in this version",
                     hint="disable the account (enabled: false) until it is")
 
@@ -65,6 +77,10 @@ def raw_mapper(account: AccountSettings) -> Callable[[RawPayload], PulledOrder]:
         from adapters.chopni import mapper as chopni_mapper
 
         return lambda raw: chopni_mapper.from_raw(raw, account.name, vocabulary, utcnow())
+    if account.marketplace == "promua":
+        from adapters.promua import mapper as promua_mapper
+
+        return lambda raw: promua_mapper.pulled(json.loads(raw.body), account.name, vocabulary)
     raise AuthError(f"account {account.name}: no mapper for {account.marketplace} in this version")
 
 

@@ -1,10 +1,10 @@
 """`connector demo`: the whole product on one machine, for real, with no credentials and no configuration.
 
-What runs is the product itself: the bundled Rozetka and Chopni sandboxes (faithful fakes of Rozetka's Seller API
-and of Chopni's seller panel) on 127.0.0.1, a temporary YAML configuration naming the accounts ``rozetka-demo`` and
-``chopni-demo``, a real store migrated with Alembic (SQLite in the temporary directory unless told otherwise), and
-the real daemon (:class:`connector.daemon.Daemon`) in this process, pulling and pushing both accounts on its own
-schedule.
+What runs is the product itself: the bundled Rozetka, Chopni and Prom.ua sandboxes (faithful fakes of Rozetka's
+Seller API, of Chopni's seller panel and of Prom's public API) on 127.0.0.1, a temporary YAML configuration naming
+the accounts ``rozetka-demo``, ``chopni-demo`` and ``promua-demo``, a real store migrated with Alembic (SQLite in the
+temporary directory unless told otherwise), and the real daemon (:class:`connector.daemon.Daemon`) in this process,
+pulling and pushing every account on its own schedule.
 
 The demo only plays the people around the connector, one step per cycle, deterministic for a given seed.
 
@@ -34,6 +34,15 @@ At Chopni, by its seller manual (no acceptance step; PROCESSING → SHIPPED with
 Chopni e-mails the buyer for every history row written, so the e-mails its sandbox sent must equal the status
 changes the daemon's pushes report: the proof that nothing was sent twice.
 
+At Prom.ua (``promua-demo``, its sandbox speaking Prom's public API with a Bearer token):
+
+- buyers place orders (pending, or already paid through Prom's own payment);
+- the seller accepts new orders (``received``), ships accepted ones with a Nova Poshta TTN (attached to the order
+  with ``save_declaration_id``, and registered at the Nova Poshta sandbox like the Rozetka ones), and completes an
+  order once the carrier has delivered it (Prom never closes an order by itself);
+- Nova Poshta moves the parcel on a step a cycle (created, in the city, at the branch, received) and Prom shows the carrier's progress (``unified_status``); the tracking job follows the TTN and makes
+  the order ``delivered``. The sandbox's write log must hold each step once.
+
 Everything between those moves (the pulls, the canonical statuses, the pushes, the history) is the daemon's
 work.
 """
@@ -61,6 +70,7 @@ from adapters.chopni.mapper import tracking
 from adapters.chopni.sandbox import ChopniSandbox
 from adapters.econt.sandbox import EcontSandbox
 from adapters.novaposhta.sandbox import NovaPoshtaSandbox
+from adapters.promua.sandbox import PromSandbox
 from adapters.rozetka.sandbox import STATUSES, RozetkaSandbox
 from adapters.speedy.sandbox import SpeedySandbox
 from connector.config import Settings, load_settings
@@ -81,6 +91,10 @@ CHOPNI_ACCOUNT = "chopni-demo"
 CHOPNI_EMAIL = "demo-shop@example.com"
 CHOPNI_PASSWORD_ENV = "CONNECTOR_DEMO_CHOPNI_PASSWORD"  # the Chopni sandbox seller's password; never printed
 CHOPNI_REQUESTS_PER_SECOND = 50  # the config's ceiling: the sandbox is local, and the demo must stay quick
+PROMUA_ACCOUNT = "promua-demo"
+PROMUA_SHOP = "Demo Toys"
+PROMUA_TOKEN_ENV = "CONNECTOR_DEMO_PROMUA_TOKEN"  # the Prom sandbox's API token; never printed
+PROMUA_REQUESTS_PER_SECOND = 50  # the config's ceiling: the sandbox is local, and the demo must stay quick
 CONFIG_NAME = "demo.yaml"
 NOVAPOSHTA_KEY_ENV = "CONNECTOR_DEMO_NOVAPOSHTA_KEY"
 CARRIER_LOGIN = "demo-shop"  # Econt's and Speedy's user name
@@ -101,6 +115,13 @@ CHOPNI_ARRIVAL_CHANCE = 0.35  # per cycle, besides the first cycle's certain arr
 CHOPNI_PAYMENT_FROM = 2  # from this cycle Chopni confirms one unpaid order's payment a cycle
 CHOPNI_EXCHANGE_FROM = 4  # from this cycle the seller exchanges the goods of one completed order (once)
 EXCHANGE_NOTE = "for another size, at the buyer's request"
+
+PROMUA_OPENING = ("received", "pending", "paid")  # the Prom orders waiting when the day starts
+PROMUA_ARRIVAL_CHANCE = 0.35  # per cycle, besides the first cycle's certain arrival
+# A Prom parcel at Nova Poshta, one step a cycle: created → in the city → at the branch → received; and how Prom
+# shows that progress on the order (delivery_provider_data.unified_status).
+PROMUA_NP_ROAD = {1: 4, 4: 7, 7: 9}
+PROMUA_UNIFIED = {4: "on_the_way", 7: "in_warehouse", 9: "delivered"}
 
 UNFINISHED = ("pending", "in_progress")
 TERMINAL = ("done", "failed", "cancelled")
@@ -123,11 +144,13 @@ class Account:
     title: str  # the marketplace as people write it
     login: str
     password_env: str
+    secret: str = "password"  # what the variable in password_env holds
 
 
 ROZETKA = Account(ACCOUNT, "rozetka", "Rozetka", USERNAME, PASSWORD_ENV)
 CHOPNI = Account(CHOPNI_ACCOUNT, "chopni", "Chopni", CHOPNI_EMAIL, CHOPNI_PASSWORD_ENV)
-ACCOUNTS = (ROZETKA, CHOPNI)
+PROMUA = Account(PROMUA_ACCOUNT, "promua", "Prom.ua", PROMUA_SHOP, PROMUA_TOKEN_ENV, secret="API token")
+ACCOUNTS = (ROZETKA, CHOPNI, PROMUA)
 TITLES = {a.name: a.title for a in ACCOUNTS}
 
 
@@ -232,6 +255,7 @@ class Summary:
     store_url: str
     accounts: list[AccountSummary] = field(default_factory=list)
     emails_sent: int | None = None  # e-mails Chopni sent to buyers; None: the sandbox was gone
+    promua_steps_once: bool | None = None  # every write Prom applied was a different step; None: sandbox gone
     pushed_changes: int = 0  # history rows (status changes) the daemon's Chopni pushes report
     completed_by_carrier: list[str] = field(default_factory=list)  # "chopni-demo:7: COMPLETE after Econt delivered"
     parcels: Counter = field(default_factory=Counter)  # shipment status → parcels
@@ -273,6 +297,7 @@ class _Script:
     waiting_payment: set[str] = field(default_factory=set)  # Chopni ids the seller said it waits on
     messaged: bool = False  # the one Chopni buyer the seller writes to
     exchanged: bool = False  # the one Chopni order whose goods are exchanged
+    promua_parcels: dict[str, int] = field(default_factory=dict)  # Nova Poshta TTN → the Prom order it carries
 
 
 class Demo:
@@ -288,6 +313,7 @@ class Demo:
         self.started_at = time.monotonic()
         self.sandbox: RozetkaSandbox | None = None
         self.chopni: ChopniSandbox | None = None
+        self.promua: PromSandbox | None = None
         self.novaposhta: NovaPoshtaSandbox | None = None
         self.econt: EcontSandbox | None = None
         self.speedy: SpeedySandbox | None = None
@@ -298,6 +324,7 @@ class Demo:
         self.config_path: Path | None = None
         self._rng = random.Random(options.seed)  # the script's own draws, independent of timing
         self._chopni_rng = random.Random(f"chopni:{options.seed}")  # Chopni's: the Rozetka day stays as it was
+        self._promua_rng = random.Random(f"promua:{options.seed}")  # Prom's: the other two days stay as they were
         self._script = _Script()
         self._saved_env: dict[str, str | None] = {}
         self._scheduler_log_level: int | None = None
@@ -357,6 +384,13 @@ class Demo:
         self.chopni.add_seller(CHOPNI_EMAIL, passwords[CHOPNI_ACCOUNT], nickname="Demo Shop")
         self.chopni.start()
 
+        # Prom.ua: the sandbox with the seller's API token and a few orders waiting.
+        self.promua = PromSandbox(seed=o.seed)
+        self.promua.add_token(passwords[PROMUA_ACCOUNT])
+        for status in PROMUA_OPENING:  # one accepted yesterday, waiting to be shipped; two new
+            self.promua.add_order(status, prepaid=status == "paid")
+        self.promua.start()
+
         # The carriers, with fresh secrets of their own; the older Chopni parcels are already on their way.
         for env in SECRET_ENVS:
             self._saved_env[env] = os.environ.get(env)
@@ -406,6 +440,8 @@ class Demo:
                 {"name": CHOPNI_ACCOUNT, "marketplace": "chopni", "base_url": self.chopni.url,
                  "email": CHOPNI_EMAIL, "password_env": CHOPNI_PASSWORD_ENV,
                  "requests_per_second": CHOPNI_REQUESTS_PER_SECOND},
+                {"name": PROMUA_ACCOUNT, "marketplace": "promua", "base_url": self.promua.base_url,
+                 "token_env": PROMUA_TOKEN_ENV, "requests_per_second": PROMUA_REQUESTS_PER_SECOND},
             ],
             "carriers": {
                 "novaposhta": {"base_url": self.novaposhta.url, "api_key_env": NOVAPOSHTA_KEY_ENV},
@@ -421,7 +457,8 @@ class Demo:
         }
         header = ("# Written by `connector demo`: the accounts and carriers point at the bundled sandboxes, which\n"
                   "# live only while the demo runs. Their secrets are in $" + PASSWORD_ENV + ",\n"
-                  "# $" + CHOPNI_PASSWORD_ENV + " and the $CONNECTOR_DEMO_* carrier variables (set by the\n"
+                  "# $" + CHOPNI_PASSWORD_ENV + ", $" + PROMUA_TOKEN_ENV + " and the $CONNECTOR_DEMO_*\n"
+                  "# carrier variables (set by the\n"
                   "# demo, never written here). The store stays: read it with `connector -c THIS_FILE orders`.\n")
         return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
@@ -447,8 +484,10 @@ class Demo:
 
     def close(self) -> None:
         daemon, sandbox, chopni, store = self.daemon, self.sandbox, self.chopni, self.store
-        carriers = [c for c in (self.novaposhta, self.econt, self.speedy) if c is not None]
+        # the carriers' sandboxes, and Prom's, which stops the same way
+        carriers = [c for c in (self.novaposhta, self.econt, self.speedy, self.promua) if c is not None]
         self.daemon = self.sandbox = self.chopni = self.novaposhta = self.econt = self.speedy = None
+        self.promua = None
         try:
             if daemon is not None:
                 daemon.shutdown(wait=True)  # the page or push in hand finishes against the live sandboxes
@@ -456,6 +495,7 @@ class Demo:
             if chopni is not None:
                 self._emails_at_close = len(chopni.emails_sent)
                 chopni.stop()
+
             if sandbox is not None:
                 sandbox.stop()
             for carrier in carriers:
@@ -485,9 +525,11 @@ class Demo:
         busy = self._busy()
         events = [f"Rozetka: {e}" for e in self._rozetka_world(busy[ACCOUNT])]
         events += [f"Chopni: {e}" for e in self._chopni_world()]
+        events += [f"Prom.ua: {e}" for e in self._promua_world()]
         # The seller works from the store, as a person would from `connector orders`.
         events += [f"Rozetka: {e}" for e in self._rozetka_seller(busy[ACCOUNT])]
         events += [f"Chopni: {e}" for e in self._chopni_seller(busy[CHOPNI_ACCOUNT])]
+        events += [f"Prom.ua: {e}" for e in self._promua_seller(busy[PROMUA_ACCOUNT])]
         return events
 
     def _rozetka_world(self, busy: set[str]) -> list[str]:
@@ -618,6 +660,55 @@ class Demo:
                     done.add(kind)
         return events
 
+    def _promua_world(self) -> list[str]:
+        """Prom's side: Nova Poshta moves each parcel a step (Prom shows it as unified_status), buyers order."""
+        events: list[str] = []
+        for ttn, order_id in self._script.promua_parcels.items():
+            code = self.novaposhta.code(ttn)
+            onward = PROMUA_NP_ROAD.get(code)
+            if onward is None:
+                continue
+            self.novaposhta.advance(ttn, onward)
+            self.promua.set_unified_status(order_id, PROMUA_UNIFIED[onward])
+            events.append(f"Nova Poshta moves parcel {ttn} ({PROMUA_UNIFIED[onward]})")
+        if self.cycle == 1 or self._promua_rng.random() < PROMUA_ARRIVAL_CHANCE:
+            prepaid = self._promua_rng.random() < 0.4
+            order_id = self.promua.add_order("pending", prepaid=prepaid)
+            if prepaid:  # paid through Prom's own payment within the minute
+                self.promua.set_status(order_id, "paid")
+            events.append(f"new order {order_id}" + (" (paid with Prom-Oplata)" if prepaid else ""))
+        return events
+
+    def _promua_seller(self, busy: set[str]) -> list[str]:
+        """The Prom seller: accept new orders, ship accepted ones with a Nova Poshta TTN, complete what the carrier
+        delivered (Prom never closes an order by itself)."""
+        script, events = self._script, []
+        with self.store.transaction() as session:
+            summaries = sorted(list_orders(session, account=PROMUA_ACCOUNT, limit=10_000), key=lambda s: s.order.id)
+            for summary in summaries:
+                order = summary.order
+                ext = order.external_id
+                if ext in busy:
+                    continue
+                done = script.queued.setdefault((PROMUA_ACCOUNT, ext), set())
+                commands: list[tuple[str, dict]] = []
+                if order.status == "new" and "accept" not in done:
+                    commands = [("accept", {})]
+                    events.append(f"seller accepts {ext}")
+                elif order.status == "accepted" and "ship" not in done:
+                    ttn = self.ttn_for(f"promua:{ext}")
+                    self.novaposhta.add_parcel(ttn, code=1)
+                    script.promua_parcels[ttn] = int(ext)
+                    commands = [("ship", {"ttn": ttn, "carrier": "novaposhta"})]
+                    events.append(f"seller ships {ext} with Nova Poshta TTN {ttn}")
+                elif order.status == "delivered" and "complete" not in done:
+                    commands = [("complete", {})]
+                    events.append(f"seller completes {ext}: the buyer has the parcel")
+                for kind, payload in commands:
+                    enqueue(session, order, build_command(kind, payload), requested_by="demo")
+                    done.add(kind)
+        return events
+
     def ttn_for(self, external_id: str) -> str:
         """A Nova Poshta-shaped TTN (14 digits), the same for the same seed and order."""
         digest = hashlib.sha256(f"{self.options.seed}:{external_id}".encode()).hexdigest()
@@ -711,7 +802,22 @@ class Demo:
                 have = stored.get(str(order_id))
                 if have != truth:
                     found.append(f"{order_id}: store {have or 'missing'}, Chopni {truth}")
+        if account in (None, PROMUA_ACCOUNT) and self.promua is not None:
+            stored = {r.external_id: r.marketplace_status for r in snapshot.rows_of(PROMUA_ACCOUNT)}
+            for order_id in self.promua.order_ids():
+                truth = self.promua.order(order_id)["status"]
+                have = stored.get(str(order_id))
+                if have != truth:
+                    found.append(f"{order_id}: store {have or 'missing'}, Prom.ua {truth}")
         return found
+
+    def promua_steps_once(self) -> bool | None:
+        """Every write the Prom sandbox applied was a different step of its order (None: the sandbox is gone)."""
+        if self.promua is None:
+            return None
+        applied = [(w["order_id"], w["path"], (w["body"] or {}).get("status")) for w in self.promua.writes
+                   if w["result"] == "applied"]
+        return len(applied) == len(set(applied))
 
     def settle(self, timeout: float | None = None) -> bool:
         """Let the daemon finish: every demo command pushed and the store caught up with both sandboxes."""
@@ -763,7 +869,7 @@ class Demo:
                                 f"{order.external_id}: {command.state}: {why}")
         accounts = []
         for account in ACCOUNTS:
-            live = self.sandbox if account is ROZETKA else self.chopni
+            live = {ROZETKA: self.sandbox, CHOPNI: self.chopni, PROMUA: self.promua}[account]
             accounts.append(AccountSummary(
                 account, len(snapshot.rows_of(account.name)), snapshot.by_status_of(account.name),
                 snapshot.commands_by_account.get(account.name, Counter()), kinds[account.name],
@@ -772,4 +878,5 @@ class Demo:
         return Summary(self.cycle, time.monotonic() - self.started_at, interrupted, snapshot, by_kind,
                        failures, out_of_sync, self.config_path, self.workdir, self.store.safe_url,
                        accounts=accounts, emails_sent=self.emails_sent(), pushed_changes=pushed_changes,
-                       completed_by_carrier=completed_by_carrier, parcels=parcels)
+                       completed_by_carrier=completed_by_carrier, parcels=parcels,
+                       promua_steps_once=self.promua_steps_once())

@@ -1,4 +1,5 @@
-"""``connector demo``: the real daemon against the bundled Rozetka and Chopni sandboxes, on a scripted day.
+"""``connector demo``: the real daemon against the bundled Rozetka, Chopni and Prom.ua sandboxes, on a scripted
+day.
 
 The day itself is connector/demo.py; this module draws it: a live table of both marketplaces' orders on a terminal,
 else a line a cycle.
@@ -12,12 +13,11 @@ import click
 from rich import box
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from connector.cli.app import Context, cli, err, out, pass_context
-from connector.demo import ACCOUNT, ACCOUNTS, CHOPNI_ACCOUNT, Demo, Options, Snapshot, Summary
+from connector.cli.app import Context, cli, err, out, pass_context, plain, safe
+from connector.demo import ACCOUNT, ACCOUNTS, CHOPNI_ACCOUNT, PROMUA_ACCOUNT, Demo, Options, Snapshot, Summary
 from connector.logs import configure as configure_logging
 
 STATUS_ORDER = ("new", "accepted", "processing", "ready_to_ship", "shipped", "ready_for_pickup", "delivered",
@@ -40,15 +40,15 @@ MAX_EVENTS = 12  # lines of narration under it
 @click.option("--seed", type=int, default=1, show_default=True, help="The same seed plays the same day.")
 @pass_context
 def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float, seed: int) -> None:
-    """See the whole product work on this machine, with no credentials and no configuration: it starts
-    the bundled Rozetka and Chopni sandboxes, writes a temporary config (two accounts) and store, and runs the
-    real daemon against them while a scripted day plays out (orders arrive, the seller accepts or starts
+    """See the whole product work on this machine, with no credentials and no configuration: it starts the
+    bundled Rozetka, Chopni and Prom.ua sandboxes, writes a temporary config (three accounts) and store, and runs
+    the real daemon against them while a scripted day plays out (orders arrive, the seller accepts or starts
     processing them, ships and completes them through the outbox, the carrier delivers, a buyer cancels, an
-    order's goods are exchanged), shown live order by order, both marketplaces side by side.
+    order's goods are exchanged), shown live order by order, the marketplaces side by side.
 
     After --cycles N cycles, or at Ctrl-C, it prints a summary per account (with the e-mails Chopni sent to
-    buyers against the status changes pushed) and the commands to try next with the printed config. Exits 0
-    when every command the demo queued was pushed, 1 otherwise."""
+    buyers against the status changes pushed, and Prom.ua's write log) and the commands to try next with the
+    printed config. Exits 0 when every command the demo queued was pushed, 1 otherwise."""
     configure_logging(c.log_level or "warning", c.log_format)  # warnings only: the table stays readable
     options = Options(cycles=cycles, store_url=store_url, speed=speed, seed=seed)
     live_mode = out.is_terminal
@@ -63,7 +63,7 @@ def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float
                         _render(snap, events, cycles, out.width)))
             else:
                 demo.play(cycles, lambda snap, events, over: over and out.print(
-                    _line(snap, events, cycles), highlight=False, markup=False))
+                    plain(_line(snap, events, cycles)), highlight=False, markup=False))
         except KeyboardInterrupt:
             interrupted = True
             err.print("stopping: letting the daemon finish the work in hand (Ctrl-C again to skip)")
@@ -78,15 +78,15 @@ def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float
 
 
 def _header(demo: Demo, options: Options) -> None:
-    p = lambda text: out.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    p = lambda text: out.print(plain(text), highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     length = f"{options.cycles} cycles" if options.cycles else "until Ctrl-C"
-    p(f"connector demo: the real daemon against the bundled Rozetka and Chopni sandboxes (seed {options.seed}, "
-      f"{length}, {options.speed:g} s a cycle)")
+    p(f"connector demo: the real daemon against the bundled Rozetka, Chopni and Prom.ua sandboxes "
+      f"(seed {options.seed}, {length}, {options.speed:g} s a cycle)")
     p(f"  config   {demo.config_path}")
-    urls = {ACCOUNT: demo.sandbox.url, CHOPNI_ACCOUNT: demo.chopni.url}
+    urls = {ACCOUNT: demo.sandbox.url, CHOPNI_ACCOUNT: demo.chopni.url, PROMUA_ACCOUNT: demo.promua.base_url}
     for account in ACCOUNTS:
         p(f"  sandbox  {account.title + ' ' + urls[account.name]:<30}  (account {account.name}, seller "
-          f"{account.login}, password in ${account.password_env})")
+          f"{account.login}, {account.secret} in ${account.password_env})")
     p(f"  store    {demo.store.safe_url}")
     p(f"  daemon   accounts {', '.join(a.name for a in ACCOUNTS)}: pull every {options.pull_every:g} s, "
       f"push every {options.push_every:g} s"
@@ -124,10 +124,12 @@ def _render(snap: Snapshot, events: list[str], cycles: int | None, width: int) -
         table.add_column(col, width=w, no_wrap=True, overflow="ellipsis")
     for r in rows:
         style = STATUS_STYLE.get(r.status, "")
-        cells = {"market": r.marketplace, "order": r.external_id,
+        # Text, not str: a str cell is read as markup, and these are the marketplaces' words
+        cells = {"market": Text(plain(r.marketplace)), "order": Text(plain(r.external_id)),
                  "status": Text(r.status + (" ⚑" if r.needs_review else ""), style=style),
-                 "marketplace status": r.marketplace_short, "TTN": r.ttn,
-                 "pending commands": Text(", ".join(r.pending), style="yellow"), "last change": r.last_change}
+                 "marketplace status": Text(plain(r.marketplace_short)), "TTN": Text(plain(r.ttn)),
+                 "pending commands": Text(plain(", ".join(r.pending)), style="yellow"),
+                 "last change": Text(plain(r.last_change))}
         table.add_row(*(cells[col] for col in widths))
     of = f"/{cycles}" if cycles else ""
     footer = Text.from_markup(
@@ -136,7 +138,7 @@ def _render(snap: Snapshot, events: list[str], cycles: int | None, width: int) -
         f"{snap.commands['failed']}[/]  ·  {'Ctrl-C stops' if not cycles else 'Ctrl-C stops early'}")
     more = len(events) - MAX_EVENTS
     shown = events[:MAX_EVENTS] + ([f"… and {more} more"] if more > 0 else [])
-    narration = Text("\n".join(["this cycle:", *(f"  {e}" for e in shown)] if shown
+    narration = Text("\n".join(["this cycle:", *(f"  {plain(e)}" for e in shown)] if shown
                                else ["this cycle: nothing happened"]), style="dim")
     return Group(table, footer, narration)
 
@@ -165,7 +167,8 @@ def _widths(width: int) -> dict[str, int]:
 
 
 def _print_summary(s: Summary, caught_up: bool, live_mode: bool) -> None:
-    p = lambda text="": out.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    # every line may quote a marketplace (order ids, status labels): text, its control characters dropped
+    p = lambda text="": out.print(plain(text), highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     p()
     how = "stopped by Ctrl-C after" if s.interrupted else "finished:"
     p(f"demo {how} {s.cycles} cycle(s) in {s.elapsed:.1f} s")
@@ -188,7 +191,7 @@ def _print_summary(s: Summary, caught_up: bool, live_mode: bool) -> None:
         p(f"  {a.account.name}: {a.queued} ({kinds or 'none'}): {c['done']} done, {c['failed']} failed"
           + (f", {unfinished} unfinished" if unfinished else ""))
     for failure in s.failures:
-        out.print(f"  [red]{escape(failure)}[/]", highlight=False, soft_wrap=True)
+        out.print(f"  [red]{safe(failure)}[/]", highlight=False, soft_wrap=True)
     if s.parcels:
         p(f"parcels at the carriers: {_counts(s.parcels)}")
     p(f"orders the carrier, not the seller, completed: {len(s.completed_by_carrier)}")
@@ -201,7 +204,12 @@ def _print_summary(s: Summary, caught_up: bool, live_mode: bool) -> None:
         if s.nothing_sent_twice:
             p(line)
         else:
-            out.print(f"[red]{escape(line)}[/]", highlight=False, soft_wrap=True)
+            out.print(f"[red]{safe(line)}[/]", highlight=False, soft_wrap=True)
+    if s.promua_steps_once is not None:
+        if s.promua_steps_once:
+            p("Prom.ua's write log holds each step the daemon pushed once: nothing was sent twice")
+        else:
+            out.print("[red]Prom.ua's write log holds a step twice[/]", highlight=False, soft_wrap=True)
     for a in s.accounts:
         title = a.account.title
         if a.out_of_sync:

@@ -1,4 +1,5 @@
-"""`connector demo` end to end: both sandboxes, a written config, a migrated store and the real daemon."""
+"""`connector demo` end to end: the three marketplaces' sandboxes, a written config, a migrated store and the real
+daemon."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import yaml
 from sqlmodel import Session, create_engine, select
 
 from connector.cli.app import main
-from connector.demo import CHOPNI_PASSWORD_ENV, PASSWORD_ENV
+from connector.demo import CHOPNI_PASSWORD_ENV, PASSWORD_ENV, PROMUA_TOKEN_ENV
 from connector.store.tables import CommandRow, OrderRow, StatusHistoryRow
 
 PASSWORD = "not-for-your-eyes-7f3a"
-ORDER_LINE = re.compile(r"^  (\d+)\s+(\w+)\s+(Rozetka|Chopni) (\S+) .*?(?:  TTN (\d+))?$")
+ORDER_LINE = re.compile(r"^  (\d+)\s+(\w+)\s+(Rozetka|Chopni|Prom\.ua) (\S+) .*?(?:  TTN (\d+))?$")
 WITH_PARCEL = {"ready_to_ship", "shipped", "ready_for_pickup", "delivered", "completed"}
 EMAILS = re.compile(r"^Chopni e-mailed its buyers (\d+) time\(s\) for the (\d+) status change\(s\) the daemon "
                     r"pushed: nothing was sent twice$", re.M)
@@ -27,6 +28,7 @@ def fresh_process(monkeypatch, tmp_path):
     monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
     monkeypatch.delenv(CHOPNI_PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(PROMUA_TOKEN_ENV, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr("connector.demo.secrets.token_urlsafe", lambda _n: PASSWORD)
 
@@ -45,25 +47,32 @@ def test_the_demo_plays_a_day_on_both_marketplaces_and_every_command_it_queued_i
     config = re.search(r"^  config   (\S+)$", out, re.M)
     assert config and out.index(config[0]) < 400
     data = yaml.safe_load(open(config[1], encoding="utf-8"))
-    rozetka, chopni = data["accounts"]
+    rozetka, chopni, promua = data["accounts"]
     assert rozetka | {"base_url": None} == {
         "name": "rozetka-demo", "marketplace": "rozetka", "base_url": None, "username": "demo@example.com",
         "password_env": PASSWORD_ENV}
     assert chopni | {"base_url": None} == {
         "name": "chopni-demo", "marketplace": "chopni", "base_url": None, "email": "demo-shop@example.com",
         "password_env": CHOPNI_PASSWORD_ENV, "requests_per_second": 50}
-    assert rozetka["base_url"] != chopni["base_url"]
+    assert promua | {"base_url": None} == {
+        "name": "promua-demo", "marketplace": "promua", "base_url": None, "token_env": PROMUA_TOKEN_ENV,
+        "requests_per_second": 50}
+    assert promua["base_url"].endswith("/api/v1")
+    assert len({rozetka["base_url"], chopni["base_url"], promua["base_url"]}) == 3
     assert data["daemon"]["health_port"] == 0 and data["store"]["url"].startswith(f"sqlite:///{tmp_path}")
     assert PASSWORD not in out + err + open(config[1], encoding="utf-8").read()
     assert PASSWORD_ENV not in os.environ and CHOPNI_PASSWORD_ENV not in os.environ  # given back at the end
+    assert PROMUA_TOKEN_ENV not in os.environ
 
     # one plain line per cycle off a terminal, with both marketplaces in it
-    cycles = re.findall(r"^cycle (\d+)/8: Rozetka \d+ orders \(.*\); Chopni \d+ orders \(", out, re.M)
+    cycles = re.findall(r"^cycle (\d+)/8: Rozetka \d+ orders \(.*\); Chopni \d+ orders \(.*\); Prom\.ua \d+ orders \(",
+                        out, re.M)
     assert [int(n) for n in cycles] == list(range(1, 9))
     assert "Chopni: seller starts processing" in out and "Chopni: seller ships" in out
 
     orders = {(m[3], m[1]): (m[2], m[4], m[5]) for m in map(ORDER_LINE.match, out.splitlines()) if m}
-    at = {name: {ext: v for (where, ext), v in orders.items() if where == name} for name in ("Rozetka", "Chopni")}
+    at = {name: {ext: v for (where, ext), v in orders.items() if where == name}
+          for name in ("Rozetka", "Chopni", "Prom.ua")}
     statuses = [status for status, _, _ in at["Rozetka"].values()]
     assert statuses.count("completed") >= 2
     assert ("cancelled", "45", None) in at["Rozetka"].values()  # the buyer who changed their mind
@@ -79,6 +88,7 @@ def test_the_demo_plays_a_day_on_both_marketplaces_and_every_command_it_queued_i
     assert re.search(r"^  chopni-demo: \d+ \(.*start_processing.*\): \d+ done, 0 failed$", out, re.M)
     assert f"the store agrees with Rozetka on all {len(at['Rozetka'])} orders" in out
     assert f"the store agrees with Chopni on all {len(at['Chopni'])} orders" in out
+    assert f"the store agrees with Prom.ua on all {len(at['Prom.ua'])} orders" in out
     assert f"connector -c {config[1]} orders" in out and "order show chopni-demo:" in out
 
     # The store: Chopni orders the daemon moved on the seller's commands, by the manual's steps. (Not by actor:
@@ -101,6 +111,23 @@ def test_the_demo_plays_a_day_on_both_marketplaces_and_every_command_it_queued_i
     assert "accept" not in {kind for kind, _ in commands}  # Chopni has no acceptance step
     assert {state for _, state in commands} == {"done"}
 
+    # Prom.ua: accepted (received), shipped with a Nova Poshta TTN, completed (delivered) once the carrier delivered
+    assert "Prom.ua: seller accepts" in out and "Prom.ua: seller ships" in out and "Prom.ua: seller completes" in out
+    prom = list(at["Prom.ua"].values())
+    assert any(status == "completed" and code == "delivered" and ttn for status, code, ttn in prom)
+    assert all(ttn and len(ttn) == 14 for status, _, ttn in prom if status in WITH_PARCEL)
+    assert re.search(r"^  promua-demo: \d+ \(accept \d+, complete \d+, ship \d+\): \d+ done, 0 failed$", out, re.M)
+    assert "Prom.ua's write log holds each step the daemon pushed once: nothing was sent twice" in out
+    engine = create_engine(data["store"]["url"])
+    with Session(engine) as session:
+        prom_moves = set(session.exec(select(StatusHistoryRow.from_status, StatusHistoryRow.to_status)
+                                      .join(OrderRow, StatusHistoryRow.order_id == OrderRow.id)
+                                      .where(OrderRow.account == "promua-demo")).all())
+    engine.dispose()
+    # the seller accepted; the tracking job followed the TTN to the delivery; the seller closed the sale
+    assert prom_moves >= {("new", "accepted"), ("delivered", "completed")}
+    assert any(to == "delivered" for _, to in prom_moves)
+
     # Chopni e-mails the buyer for every history row: as many e-mails as status changes pushed, one per command
     emails = EMAILS.search(out)
     assert emails and emails[1] == emails[2]
@@ -118,7 +145,7 @@ def test_the_demo_writes_into_the_store_it_is_given_and_refuses_to_reuse_it(caps
         actors = {(h.order_id, h.actor) for h in session.exec(select(StatusHistoryRow))}
         commands = session.exec(select(CommandRow)).all()
     engine.dispose()
-    assert len(orders) >= 12 and {o.account for o in orders} == {"rozetka-demo", "chopni-demo"}
+    assert len(orders) >= 12 and {o.account for o in orders} == {"rozetka-demo", "chopni-demo", "promua-demo"}
     assert all(any(order_id == o.id for order_id, _ in actors) for o in orders)  # every order has a history
     assert {actor for _, actor in actors} >= {"marketplace", "seller"}
     assert commands and {(c.requested_by, c.state) for c in commands} <= {("demo", "done"), ("automation", "done")}
