@@ -9,6 +9,7 @@ A sandbox subclasses ``Sandbox`` and names its request handler; the handler reac
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import socket
@@ -16,10 +17,12 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
+from urllib.parse import parse_qs, urlsplit
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -221,6 +224,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def split_request(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The request's path, its query (the last value of a repeated name; blank values kept) and its headers
+        (names lower-cased). Shared because every fake that routes by path and query reads them so."""
+        split = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        return split.path, query, {k.lower(): v for k, v in self.headers.items()}
+
     def send(self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         """One whole answer. ``headers`` are pairs, not a dict, so a name may repeat (``Set-Cookie``)."""
         self.send_response(status)
@@ -284,6 +294,179 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """One line per request on stderr, unless the sandbox was started ``--quiet``."""
         if self.server.sandbox.log_requests:  # type: ignore[attr-defined]
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+# -- carrier fakes whose parcels walk seeded routes (Econt, Speedy) --------------------------------------------------
+
+class RoutedParcelSandbox(Sandbox):
+    """What Econt's and Speedy's fakes share: an API root under ``base_path``, logins (username → password), parcels
+    by number that walk routes, and seeding: ``seed_parcels`` makes parcels at random stages of ``seed_routes``
+    (drawn by ``seed_weights``), their steps at moments spread over the last hours. Shared because both fakes set
+    up, log in and seed exactly so; what a parcel is, its routes and steps (``add_parcel``, ``move``) and the wire
+    format stay in each carrier's sandbox.
+
+    A subclass calls ``__init__`` with its fault switches, sets its own attributes, then ``seed_parcels``; it
+    defines ``add_parcel(route=…)`` (→ the new parcel's number) and ``move(number)``, which seeding calls."""
+
+    base_path: ClassVar[str] = ""
+    routes: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    seed_routes: ClassVar[tuple[str, ...]] = ()
+    seed_weights: ClassVar[tuple[int, ...]] = ()
+
+    def __init__(self, faults: FaultSwitches, *, host: str, port: int, seed: int | None,
+                 clock: Callable[[], datetime] | None) -> None:
+        self.host, self.port = host, port
+        self.clock = clock or (lambda: datetime.now(UTC))  # must return an aware datetime
+        self.requests: list[dict[str, Any]] = []
+        self.faults = faults
+        self.log_requests = False
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self._logins: dict[str, str] = {}
+        self._parcels: dict[str, Any] = {}
+
+    @property
+    def base_url(self) -> str:
+        """What a carrier configuration's ``base_url`` should say to use this sandbox."""
+        return self.url + self.base_path
+
+    def add_login(self, username: str, password: str) -> None:
+        with self._lock:
+            self._logins[username] = password
+
+    def seed_parcels(self, count: int) -> None:
+        for _ in range(count):
+            self._seed_parcel()
+
+    def _seed_parcel(self) -> None:
+        route = self._rng.choices(self.seed_routes, self.seed_weights)[0]
+        steps = self._rng.randint(0, len(self.routes[route]))
+        real_clock, now = self.clock, self.clock()
+        start = now - timedelta(hours=self._rng.uniform(6, 96))
+        moments = sorted(start + (now - start) * self._rng.random() for _ in range(steps))
+        try:
+            self.clock = lambda: start
+            number = self.add_parcel(route=route)
+            for moment in moments:
+                self.clock = lambda m=moment: m
+                self.move(number)
+        finally:
+            self.clock = real_clock
+
+
+def loads_body(raw: bytes) -> Any:
+    """A request body as JSON: None when there is none, the ``ValueError`` class (a marker) when it does not parse."""
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return ValueError
+
+
+class RoutedParcelHandler(SandboxHandler):
+    """``serve`` for Econt's and Speedy's fakes: the path without its query, the fault drawn, every request recorded
+    (``record_request``: method, path, headers, body, fault kind) before the shared faults act, then ``handle``
+    (method, path, headers, body → HTTP status, JSON), cut in half by ``malformed``. Neither service's front server
+    is known, so its error pages name none. Shared because both fakes serve exactly so."""
+
+    error_template = PLAIN_PAGE
+
+    def serve(self) -> None:
+        sandbox = self.server.sandbox  # type: ignore[attr-defined]
+        raw = self.read_body()
+        path = self.path.split("?", 1)[0]
+        fault = sandbox.faults.draw(self.command, path)
+        kind = fault.kind if fault else None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        sandbox.record_request(self.command, path, headers, raw, kind)
+        if self.common_fault(fault):
+            return
+        status, body = sandbox.handle(self.command, path, headers, raw)
+        self.send_json(status, body, malformed=kind == "malformed")
+
+
+# -- the JSON marketplaces' fakes (Rozetka, Prom) ------------------------------------------------------------------
+
+@dataclass
+class JsonRequest:
+    """One request to a JSON marketplace's fake, as its ``dispatch`` reads it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any  # a dict, None (no body), or INVALID_BODY
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
+
+
+INVALID_BODY = object()  # a body that is not a JSON object: the fake answers it as its API answers bad JSON
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body → a dict, None when there is none, INVALID_BODY when it is not a JSON object."""
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return INVALID_BODY
+    return body if isinstance(body, dict) else INVALID_BODY
+
+
+class OrderBook:
+    """The orders of a JSON marketplace's fake by numeric id, and the requests it received, behind the sandbox's
+    ``_lock``: what tests set up and inspect. Shared because Rozetka's and Prom's fakes keep them alike (a mixin
+    beside ``Sandbox``; the sandbox creates ``_lock``, ``_orders`` and ``requests``)."""
+
+    _lock: Any
+    _orders: dict[int, dict[str, Any]]
+    requests: list[tuple[str, str, dict[str, str], Any]]
+
+    def put_order(self, payload: dict[str, Any]) -> None:
+        """Insert or replace an order payload as-is (the full model, as in the cassettes)."""
+        with self._lock:
+            self._orders[int(payload["id"])] = copy.deepcopy(payload)
+
+    def order(self, order_id: int | str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._orders[int(order_id)])
+
+    def order_ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._orders)
+
+    def record(self, request: JsonRequest) -> None:
+        body = request.body if isinstance(request.body, dict) else None
+        with self._lock:
+            self.requests.append((request.method, request.path, dict(request.query), copy.deepcopy(body)))
+
+
+class JsonApiHandler(SandboxHandler):
+    """``serve`` for a JSON marketplace's fake: the request parsed (``parse_body``, JSON by default), its fault
+    drawn and recorded, the shared faults acted out, then the marketplace's own kinds: ``expire_token`` (the
+    sandbox's ``expire_tokens``), ``repeat_page`` (passed to ``dispatch``), ``malformed`` (the answer cut in half).
+    ``dispatch`` answers (HTTP status, JSON body); None for a body sends the error page of that status.
+
+    Shared because Rozetka's and Prom's fakes serve a request exactly so; their routes and rules stay theirs."""
+
+    def parse_body(self, raw: bytes) -> Any:
+        return parse_json_body(raw)
+
+    def serve(self) -> None:
+        sandbox = self.server.sandbox  # type: ignore[attr-defined]
+        path, query, headers = self.split_request()
+        request = JsonRequest(self.command, path, query, self.parse_body(self.read_body()), headers)
+        fault = sandbox.faults.draw(request.method, request.path)
+        sandbox.record(request)
+        if self.common_fault(fault):
+            return
+        # The marketplace's own kinds: its auth and pagination faults act inside the handled request.
+        kind = fault.kind if fault else None
+        if kind == "expire_token":
+            sandbox.expire_tokens()
+        status, body = sandbox.dispatch(request, repeat_page=kind == "repeat_page")
+        if body is None:
+            self.send(status, error_page(status, self.error_template), self.error_type)
+            return
+        self.send_json(status, body, malformed=kind == "malformed")
 
 
 # -- command line ---------------------------------------------------------------------------------------------------

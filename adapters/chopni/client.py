@@ -9,7 +9,6 @@ expected) and is renewed once, never in a loop.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 from lxml import html as lxml_html
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
+from adapters.base import HttpPolicy, RequestSpacing, raise_for_overload, transport_error
 from connector.errors import AuthError, PermanentError, TransientError
 from connector.logs import get_logger
 
@@ -44,10 +43,8 @@ class ChopniClient:
         self.policy = policy or HttpPolicy()
         self._http = self.policy.client(base_url, transport=transport, headers={"Accept-Language": LANGUAGE})
         self._email, self._password = email, password
-        self._interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
-        self._last = float("-inf")
-        self._lock = threading.Lock()  # one request at a time: bounded concurrency of 1 per account
-        self._sleep, self._clock = sleep, clock
+        self._spacing = RequestSpacing(requests_per_second, sleep, clock)  # bounded concurrency of 1 per account
+        self._sleep = sleep
         self._logged_in = False
         self._verified = False  # the account's seller panel was seen once: later re-logins skip the check
         self._seller_id: str | None = None
@@ -169,11 +166,7 @@ class ChopniClient:
         headers = {"Accept": "application/json, text/javascript, */*; q=0.01" if ajax else BROWSER_HTML}
         if ajax:
             headers["X-Requested-With"] = "XMLHttpRequest"
-        with self._lock:
-            wait = self._last + self._interval - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            self._last = self._clock()
+        with self._spacing:
             try:
                 response = self._http.request(method, "/index.php", params=params, data=data, headers=headers)
             except httpx.TransportError as exc:

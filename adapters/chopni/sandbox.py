@@ -42,7 +42,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
@@ -1578,12 +1578,11 @@ class _Handler(SandboxHandler):
 
     def serve(self) -> None:
         sandbox: ChopniSandbox = self.server.sandbox  # type: ignore[attr-defined]
-        split = urlsplit(self.path)
+        path, query, headers = self.split_request()
         raw = self.read_body()
-        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        request = Request(self.command, split.path, query.get("route", "common/home"), query,
+        request = Request(self.command, path, query.get("route", "common/home"), query,
                           _parse_form(raw, self.headers.get("Content-Type", "")),
-                          {k.lower(): v for k, v in self.headers.items()}, _cookies(self.headers.get_all("Cookie")))
+                          headers, _cookies(self.headers.get_all("Cookie")))
         # Drawn on the route, not the path: index.php is the site's only path.
         fault = sandbox.faults.draw(request.method, request.route)
         sandbox.record(request)

@@ -9,16 +9,14 @@ batch on the day Econt enforces a limit we cannot see.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Sequence
 
 import httpx
 
-from adapters.base import CarrierLogin, HttpPolicy, Parcel, ParcelReport
+from adapters.base import CarrierLogin, HttpPolicy, Parcel, ParcelReport, track_batch
 from adapters.econt import mapper
 from adapters.econt.client import EcontClient
-from connector.errors import PayloadError
-from mappings import Vocabulary, normal_ttn
+from mappings import Vocabulary
 
 BATCH_SIZE = 30  # inferred (see the module docstring)
 
@@ -34,24 +32,12 @@ class EcontAdapter:
     def track(self, parcels: Sequence[Parcel]) -> dict[str, ParcelReport]:
         """Exactly one request (retried on transient failures) for at most ``batch_size`` parcels; the reports are
         keyed by each parcel's ``ttn`` as given. Raises ValueError for a larger batch: splitting is the caller's."""
-        if len(parcels) > self.batch_size:
-            raise ValueError(f"Econt: {len(parcels)} parcels in one request; at most {self.batch_size}")
-        if not parcels:
-            return {}
-        asked = list(dict.fromkeys(normal_ttn(p.ttn) for p in parcels))
-        payload = self.client.shipment_statuses(asked)
-        try:
-            by_number = mapper.reports(payload, asked, self.vocabulary)
-        except (AttributeError, TypeError) as exc:  # the envelope itself is not what Econt sends
-            raise PayloadError(f"Econt answer does not parse: {exc}", raw=str(payload)[:2000]) from exc
-        return {p.ttn: _as_asked(by_number[normal_ttn(p.ttn)], p.ttn) for p in parcels}
+        # The batch logic is shared with Speedy (adapters/base.py); the request and the mapper are Econt's.
+        return track_batch(parcels, title="Econt", batch_size=self.batch_size, ask=self.client.shipment_statuses,
+                           read=lambda payload, asked: mapper.reports(payload, asked, self.vocabulary))
 
     def close(self) -> None:
         self.client.close()
-
-
-def _as_asked(report: ParcelReport, ttn: str) -> ParcelReport:
-    return report if report.ttn == ttn else replace(report, ttn=ttn)
 
 
 def build(login: CarrierLogin, vocabulary: Vocabulary, policy: HttpPolicy | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
+from adapters.base import HttpPolicy, not_json, raise_for_overload, refused_login, transport_error
 from adapters.econt import errors
 from adapters.econt.errors import flatten
 from connector.errors import AuthError, PermanentError, TransientError
@@ -50,12 +50,11 @@ class EcontClient:
         try:
             payload = response.json()
         except ValueError:
+            # Econt's own order: a 401/403 with a JSON body is its Error object, read below for its words.
             if response.status_code in errors.AUTH_STATUSES:
-                raise AuthError(f"{what}: HTTP {response.status_code}", status=response.status_code,
-                                hint=errors.HINTS["auth"]) from None
+                raise refused_login(response, what, errors.HINTS["auth"]) from None
             # A cut or garbled answer: the next attempt may get it whole.
-            raise TransientError(f"{what}: HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})", status=response.status_code) from None
+            raise not_json(response, what) from None
         if response.is_success and isinstance(payload, dict) and isinstance(payload.get("shipmentStatuses"), list):
             return payload
         # A failed call: the whole body is Econt's Error object, on a non-2xx status or not (both happen: §1.5).

@@ -8,6 +8,8 @@ exception.
 
 from typing import Any
 
+from adapters.base import names_only_login
+
 # HTTP statuses that mean the login was refused whatever the body says (inferred: the reference does not state
 # Econt's HTTP statuses; these are what a Basic-auth service answers).
 AUTH_STATUSES = frozenset({401, 403})
@@ -28,7 +30,8 @@ HINTS = {
 
 
 def is_auth(error_type: str | None, fields: list[str]) -> bool:
-    return error_type in AUTH_TYPES and all(f.strip().casefold() in LOGIN_FIELDS for f in fields)
+    """The rule is shared with Speedy (adapters/base.py); the tables above are Econt's: a type and its fields."""
+    return names_only_login(error_type, AUTH_TYPES, fields, LOGIN_FIELDS)
 
 
 def flatten(error: Any) -> list[str]:

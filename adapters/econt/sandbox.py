@@ -23,16 +23,20 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import json
-import random
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from adapters.sandbox import PLAIN_PAGE, FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
+from adapters.sandbox import (
+    FaultSwitches,
+    RoutedParcelHandler,
+    RoutedParcelSandbox,
+    loads_body,
+    sandbox_parser,
+    serve_from_args,
+)
 
 ROUTE = re.compile(r"(?:/ee)?/services/Shipments/ShipmentService\.getShipmentStatuses\.json")
 BASE_PATH = "/services"  # the production base is https://ee.econt.com/services (the demo's is /ee/services)
@@ -144,38 +148,24 @@ class _Parcel:
     history: list[str] = field(default_factory=list)
 
 
-class EcontSandbox(Sandbox):
-    """Econt's tracking service in one process. State lives in memory behind one lock."""
+class EcontSandbox(RoutedParcelSandbox):
+    """Econt's tracking service in one process. State lives in memory behind one lock. Set-up, logins and seeding
+    are shared with Speedy's fake (adapters/sandbox.py); the batch limit and anonymous tracking are Econt's."""
 
     thread_name = "econt-sandbox"
+    base_path = BASE_PATH
+    routes, seed_routes, seed_weights = ROUTES, SEED_ROUTES, SEED_WEIGHTS
+    _parcels: dict[str, _Parcel]
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int | None = None, parcels: int = 0,
                  clock: Callable[[], datetime] | None = None, max_batch: int | None = None,
                  anonymous: bool = False) -> None:
-        self.host, self.port = host, port
-        self.clock = clock or (lambda: datetime.now(UTC))  # must return an aware datetime
+        super().__init__(Faults(seed), host=host, port=port, seed=seed, clock=clock)
         self.max_batch = max_batch  # None: no limit, as documented (there is none documented)
         self.anonymous = anonymous  # tracking without a login (ha-econt does it; unverified)
-        self.requests: list[dict[str, Any]] = []
-        self.faults = Faults(seed)
-        self.log_requests = False
-        self._rng = random.Random(seed)
-        self._lock = threading.RLock()
-        self._logins: dict[str, str] = {}
-        self._parcels: dict[str, _Parcel] = {}
-        for _ in range(parcels):
-            self._seed_parcel()
+        self.seed_parcels(parcels)
 
-    @property
-    def base_url(self) -> str:
-        """What a carrier configuration's ``base_url`` should say to use this sandbox."""
-        return self.url + BASE_PATH
-
-    # -- set-up and inspection --------------------------------------------------------------------------------
-
-    def add_login(self, username: str, password: str) -> None:
-        with self._lock:
-            self._logins[username] = password
+    # -- set-up and inspection (``add_login`` is shared) --------------------------------------------------------
 
     def add_parcel(self, number: str | None = None, *, route: str = "office", steps: int = 0,
                    destination: int | None = None) -> str:
@@ -254,7 +244,7 @@ class EcontSandbox(Sandbox):
     def record_request(self, method: str, path: str, headers: dict[str, str], raw: bytes, fault: str | None) -> None:
         """Every request as it arrives, faulty or not: tests count them."""
         login = _basic_user(headers.get("authorization", ""))
-        body = _json(raw)
+        body = loads_body(raw)
         with self._lock:
             self.requests.append({"method": method, "path": path, "user": login[0] if login else None,
                                   "body": None if body is ValueError else copy.deepcopy(body), "fault": fault})
@@ -262,7 +252,7 @@ class EcontSandbox(Sandbox):
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
         """One request → (HTTP status, JSON body)."""
         username = _basic_user(headers.get("authorization", ""))
-        body = _json(raw)
+        body = loads_body(raw)
         if not ROUTE.fullmatch(path):
             # An unknown service: Econt's answer is not documented (inferred: a 404 with its Error object).
             return 404, ApiError(404, "ExNotFound", f"Unknown service {path}").body
@@ -338,21 +328,6 @@ class EcontSandbox(Sandbox):
             if number not in self._parcels:
                 return number
 
-    def _seed_parcel(self) -> None:
-        route = self._rng.choices(SEED_ROUTES, SEED_WEIGHTS)[0]
-        steps = self._rng.randint(0, len(ROUTES[route]))
-        real_clock, now = self.clock, self.clock()
-        start = now - timedelta(hours=self._rng.uniform(6, 96))
-        moments = sorted(start + (now - start) * self._rng.random() for _ in range(steps))
-        try:
-            self.clock = lambda: start
-            number = self.add_parcel(route=route)
-            for moment in moments:
-                self.clock = lambda m=moment: m
-                self.move(number)
-        finally:
-            self.clock = real_clock
-
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
@@ -372,13 +347,6 @@ def _basic_user(header: str) -> tuple[str, str] | None:
     return user, password
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw.strip() else None
-    except ValueError:
-        return ValueError
-
-
 def _numbers(body: Any) -> list[str]:
     numbers = body.get("shipmentNumbers") if isinstance(body, dict) else None
     if not isinstance(numbers, list) or not all(isinstance(n, str | int) for n in numbers):
@@ -390,25 +358,8 @@ def _numbers(body: Any) -> list[str]:
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-class _Handler(SandboxHandler):
-    # Not nginx's page: the reference does not say what fronts Econt's API, so its error page names no server.
-    error_template = PLAIN_PAGE
-
-    def serve(self) -> None:
-        sandbox: EcontSandbox = self.server.sandbox  # type: ignore[attr-defined]
-        raw = self.read_body()
-        path = self.path.split("?", 1)[0]
-        fault = sandbox.faults.draw(self.command, path)
-        kind = fault.kind if fault else None
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        sandbox.record_request(self.command, path, headers, raw, kind)
-        if self.common_fault(fault):
-            return
-        status, body = sandbox.handle(self.command, path, headers, raw)
-        self.send_json(status, body, malformed=kind == "malformed")
-
-
-EcontSandbox.handler = _Handler
+# Served as Speedy's fake is (adapters/sandbox.py); Econt's login travels in the headers (HTTP Basic).
+EcontSandbox.handler = RoutedParcelHandler
 
 
 # -- command line ---------------------------------------------------------------------------------------------------

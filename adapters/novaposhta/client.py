@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
+from adapters.base import HttpPolicy, raise_for_overload, read_json, transport_error
 from adapters.novaposhta import errors
 from connector.errors import AuthError, PermanentError, TransientError
 from connector.logs import get_logger
@@ -97,15 +97,9 @@ class NovaPoshtaClient:
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc
         raise_for_overload(response, what)
-        if response.status_code in (401, 403):  # one PHP client maps a 401 to "API auth fail" (reference §1)
-            raise AuthError(f"{what}: HTTP {response.status_code}", status=response.status_code,
-                            hint=errors.HINTS["20000200068"])
-        try:
-            payload = response.json()
-        except ValueError:
-            # Cut short or not JSON at all: the request was a read, so asking again is safe.
-            raise TransientError(f"{what}: HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})", status=response.status_code) from None
+        # 401/403: one PHP client maps a 401 to "API auth fail" (reference §1); a body that is not JSON: the request
+        # was a read, so asking again is safe.
+        payload = read_json(response, what, auth_hint=errors.HINTS["20000200068"])
         if response.status_code >= 300:
             raise PermanentError(f"{what}: HTTP {response.status_code}", status=response.status_code,
                                  details=str(payload)[:500])

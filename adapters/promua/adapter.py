@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.base import Page, PulledOrder, PushResult
+from adapters.base import Page, PulledOrder, PushResult, latest_change, push_in_steps, scan_cursor
 from adapters.promua import mapper, planner
 from adapters.promua.client import PAGE_LIMIT, PromClient
 from connector.domain import Command, utcnow
-from connector.errors import PayloadError, PermanentError, TransientError
+from connector.errors import PayloadError, PermanentError
 from connector.logs import get_logger
 from mappings import Vocabulary
 
@@ -70,13 +70,9 @@ class PromAdapter:
                 return
             pulled = [mapper.pulled(o, self.account, self.vocabulary) for o in fresh]
             seen.update(p.external_id for p in pulled)
-            for p in pulled:
-                if p.order is not None and (high is None or p.order.changed_at > high):
-                    high = p.order.changed_at
+            high = latest_change(pulled, high)
             if len(orders) < self.page_size:
-                # never past the scan's start: what changed while we scanned is read again next time
-                new_mark = min(high, started) if high else mark
-                yield Page(pulled, cursor=new_mark.astimezone(UTC).isoformat() if new_mark else None)
+                yield Page(pulled, cursor=scan_cursor(high, started, mark))
                 return
             yield Page(pulled)
             if not ids:
@@ -101,51 +97,19 @@ class PromAdapter:
         order_id = _int(external_id)
         if order_id is None:
             raise PermanentError(f"Prom order ids are numbers, not {external_id!r}")
-        sent: list[str] = []
-        uncertain: TransientError | None = None  # some write of this push lost its answer
-        unconfirmed: planner.Step | None = None  # the write whose answer was just lost, not yet looked for
-        confirmed: planner.Step | None = None  # the write just answered with success
-        for _ in range(MAX_STEPS):
-            remote = planner.Remote.from_payload(self._read(external_id))  # re-read before every step
-            if confirmed is not None:
-                ignored = planner.unapplied(confirmed, remote, self.vocabulary)
-                if ignored is not None:
-                    log.warning("prom step not kept", order=external_id, step=confirmed.describe(),
-                                reason=ignored.message)
-                    raise ignored
-                confirmed = None
-            step = planner.next_step(goal, remote, self.vocabulary)
-            if unconfirmed is not None and step != unconfirmed:
-                sent.append(f"{unconfirmed.describe()} (its answer was lost; the order shows it)")
-            unconfirmed = None
-            if step is None:
-                skipped = [] if sent else [f"already done: the order is at status {remote.status}"
-                                           + (f" with TTN {remote.declaration}" if remote.declaration else "")]
-                return PushResult(sent, skipped, remote.status)
-            try:
-                outcome = self._send(order_id, step)
-            except TransientError as exc:
-                # The answer was lost, not necessarily the change: the next read shows which, and a step that
-                # landed is never sent again.
-                uncertain, unconfirmed = exc, step
-                log.warning("prom step unconfirmed; re-reading", order=external_id, step=step.describe(),
-                            error=exc.message)
-                self.sleep(self.settle)
-                continue
-            except PermanentError:
-                # A refusal right after an unconfirmed write may only mean that write landed late: look again.
-                if uncertain is not None:
-                    now = planner.Remote.from_payload(self._read(external_id))
-                    if planner.next_step(goal, now, self.vocabulary) is None:
-                        return PushResult(sent, [f"{step.describe()}: already applied"], now.status)
-                raise
-            log.info("prom step sent", order=external_id, step=step.describe(), command=str(command.kind))
-            sent.append(step.describe() + (" (Prom already had it)" if outcome == "already" else ""))
-            confirmed = step
-        if uncertain is not None:
-            raise uncertain
-        raise PermanentError(f"Prom order {external_id} did not reach the goal of {command.kind} in {MAX_STEPS} "
-                             "steps", hint="the order keeps changing remotely; check it in the cabinet")
+        # The protocol is the shared one (adapters/base.py); Prom's own: a step's line says when Prom already had
+        # it, and the check after a write compares the step with the order read after it alone.
+        return push_in_steps(
+            command, external_id, title="Prom", log=log, ignored_event="prom step not kept", max_steps=MAX_STEPS,
+            settle=self.settle, sleep=self.sleep,
+            read=lambda: planner.Remote.from_payload(self._read(external_id)),
+            next_step=lambda remote: planner.next_step(goal, remote, self.vocabulary),
+            send=lambda step: step.describe() + (" (Prom already had it)" if self._send(order_id, step) == "already"
+                                                 else ""),
+            unapplied=lambda step, _before, after: planner.unapplied(step, after, self.vocabulary),
+            status=lambda remote: remote.status,
+            already_done=lambda remote: f"already done: the order is at status {remote.status}"
+            + (f" with TTN {remote.declaration}" if remote.declaration else ""))
 
     def _send(self, order_id: int, step: planner.Step) -> str:
         if step.kind == "declaration":

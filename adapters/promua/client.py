@@ -11,16 +11,22 @@ Everything Prom-specific about the wire lives here; the adapter above speaks in 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
+from adapters.base import (
+    HttpPolicy,
+    RequestSpacing,
+    flatten_details,
+    not_json,
+    raise_for_overload,
+    transport_error,
+)
 from adapters.promua import errors
-from connector.errors import AuthError, PermanentError, TransientError
+from connector.errors import AuthError, PermanentError
 from connector.logs import get_logger
 
 log = get_logger(__name__)
@@ -39,10 +45,8 @@ class PromClient:
         self._http = self.policy.client(base_url.rstrip("/"), transport=transport,
                                         headers={"Accept": "application/json"})
         self._token = token
-        self._interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
-        self._last = float("-inf")
-        self._lock = threading.Lock()  # one request at a time per token
-        self._sleep, self._clock = sleep, clock
+        self._spacing = RequestSpacing(requests_per_second, sleep, clock)  # one request at a time per token
+        self._sleep = sleep
 
     def close(self) -> None:
         self._http.close()
@@ -98,11 +102,7 @@ class PromClient:
     def _send(self, method: str, path: str, *, params: dict | None, json: dict | None) -> Any:
         what = f"{method} {path}"
         headers = {"Authorization": f"Bearer {self._token}"}
-        with self._lock:
-            wait = self._last + self._interval - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            self._last = self._clock()
+        with self._spacing:
             try:
                 response = self._http.request(method, path, params=params, json=json, headers=headers)
             except httpx.TransportError as exc:
@@ -117,8 +117,7 @@ class PromClient:
             raise PermanentError(f"Prom {what}: not found (HTTP 404){': ' + _words(body) if _words(body) else ''}",
                                  status=404, hint="the order may belong to another shop, or the path is wrong")
         if body is None:
-            raise TransientError(f"Prom {what}: HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})", status=response.status_code)
+            raise not_json(response, f"Prom {what}")
         if response.status_code >= 400:
             raise PermanentError(f"Prom {what}: HTTP {response.status_code}: {_words(body) or str(body)[:200]}",
                                  status=response.status_code, details=body)
@@ -147,13 +146,5 @@ def _words(body: Any) -> str:
             parts.append(str(value["message"]))
     details = body.get("errors")
     if details:
-        parts.append(_flatten(details))
+        parts.append(flatten_details(details))
     return "; ".join(parts)
-
-
-def _flatten(details: Any) -> str:
-    if isinstance(details, dict):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in details.items())
-    if isinstance(details, list):
-        return "; ".join(_flatten(v) for v in details)
-    return str(details)

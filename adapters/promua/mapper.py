@@ -8,14 +8,13 @@ none: prom.ua sells in hryvnia). Quantities are floats or strings ("1.0", "2 ш�
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.base import PulledOrder
+from adapters.base import PulledOrder, nested_object, pulled_without_raising
 from connector.domain import (
     Buyer,
     MarketplaceStatus,
@@ -23,13 +22,17 @@ from connector.domain import (
     OrderKey,
     OrderLine,
     PaymentStatus,
-    RawPayload,
     Shipment,
     Status,
 )
 from connector.domain.limits import check_amount, check_order, check_quantity, clean_text, ttn_problem
 from connector.errors import PayloadError
 from mappings import Vocabulary
+
+# Shared with the other JSON marketplaces (adapters/base.py): text cleaned the same way, optional sub-objects read
+# the same way.
+_text = clean_text
+_object = nested_object
 
 KYIV = ZoneInfo("Europe/Kyiv")
 CURRENCY = "UAH"  # prom.ua: no currency field on orders; the "грн" suffix confirms it (reference §2.3)
@@ -71,7 +74,9 @@ def parse_price(value: Any, field: str) -> tuple[Decimal, str | None]:
     """A Prom price → (amount, currency or None when the text names none).
 
     "1 234,50 грн" (NBSP thousands, decimal comma), "250 грн", "350.00", 350, "1,234.50": the last ``,`` or ``.``
-    followed by one or two digits is the decimal point; the other separators group thousands."""
+    followed by one or two digits is the decimal point; the other separators group thousands.
+
+    Prom's own, not shared: Rozetka's amounts are plain decimal strings (adapters/rozetka/mapper.py: _money)."""
     if isinstance(value, bool) or value is None:
         raise PayloadError(f"{field} {value!r} is not a price")
     if isinstance(value, (int, float)):
@@ -118,17 +123,6 @@ def parse_quantity(value: Any, field: str) -> int:
     return check_quantity(int(number), field)
 
 
-def _text(value: Any) -> str:
-    return clean_text(value)
-
-
-def _object(payload: dict, key: str) -> dict:
-    value = payload.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PayloadError(f"{key} is a {type(value).__name__}, not an object")
-    return value
 
 
 def _money(payload: dict, key: str, currencies: set[str], field: str = "") -> Decimal:
@@ -240,14 +234,4 @@ def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
 
 def pulled(payload: Any, account: str, vocabulary: Vocabulary) -> PulledOrder:
     """Map without raising: a payload that does not parse comes back with its error and its raw text."""
-    raw = RawPayload(json.dumps(payload, ensure_ascii=False, sort_keys=True))
-    external_id = _text(payload.get("id")) if isinstance(payload, dict) else ""
-    try:
-        return PulledOrder(external_id, raw, to_order(payload, account, vocabulary))
-    except PayloadError as exc:
-        exc.raw = raw.body
-        exc.message = f"Prom order {external_id or '(no id)'}: {exc.message}"
-        return PulledOrder(external_id, raw, None, exc)
-    except Exception as exc:  # noqa: BLE001  pure code over one payload: whatever it trips on is that payload's
-        return PulledOrder(external_id, raw, None, PayloadError(
-            f"Prom order {external_id or '(no id)'}: did not map ({type(exc).__name__}: {exc})", raw=raw.body))
+    return pulled_without_raising(payload, lambda p: to_order(p, account, vocabulary), "Prom")

@@ -18,21 +18,20 @@ Run it in the foreground: ``python -m adapters.promua.sandbox --help``; the API 
 from __future__ import annotations
 
 import copy
-import json
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from adapters.sandbox import (
+    INVALID_BODY,
     FaultSwitches,
+    JsonApiHandler,
+    JsonRequest,
+    OrderBook,
     Sandbox,
-    SandboxHandler,
-    error_page,
     sandbox_parser,
     serve_from_args,
 )
@@ -89,19 +88,10 @@ def price_text(amount: Decimal, style: int = 0) -> str:
     return f"{grouped} грн" if fraction == "00" else f"{grouped},{fraction} грн"
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+Request = JsonRequest  # shared with Rozetka's fake (adapters/sandbox.py), as are its parsing and serving
 
 
-INVALID_BODY = object()
-
-
-class PromSandbox(Sandbox):
+class PromSandbox(OrderBook, Sandbox):
     """Prom.ua's orders and delivery API in one process. State lives in memory behind one lock."""
 
     thread_name = "promua-sandbox"
@@ -140,17 +130,7 @@ class PromSandbox(Sandbox):
         with self._lock:
             self._tokens.clear()
 
-    def put_order(self, payload: dict[str, Any]) -> None:
-        with self._lock:
-            self._orders[int(payload["id"])] = copy.deepcopy(payload)
-
-    def order(self, order_id: int | str) -> dict[str, Any]:
-        with self._lock:
-            return copy.deepcopy(self._orders[int(order_id)])
-
-    def order_ids(self) -> list[int]:
-        with self._lock:
-            return sorted(self._orders)
+    expire_tokens = revoke_tokens  # what the shared handler calls for the ``expire_token`` fault: on Prom, every token
 
     def add_order(self, status: str = "pending", *, provider: str = "nova_poshta", prepaid: bool | None = None,
                   ttn: str | None = None) -> int:
@@ -183,12 +163,7 @@ class PromSandbox(Sandbox):
         with self._lock:
             return [copy.deepcopy(w) for w in self.writes if str(w["order_id"]) == str(order_id)]
 
-    # -- request handling (called by the HTTP handler's threads) -----------------------------------------------
-
-    def record(self, request: Request) -> None:
-        body = request.body if isinstance(request.body, dict) else None
-        with self._lock:
-            self.requests.append((request.method, request.path, dict(request.query), copy.deepcopy(body)))
+    # -- request handling (called by the HTTP handler's threads; ``record`` is OrderBook's) -------------------
 
     def dispatch(self, request: Request, *, repeat_page: bool = False) -> tuple[int, Any]:
         """One request → (HTTP status, JSON body); None for a body means the nginx 404 page."""
@@ -478,39 +453,9 @@ def _int(value: Any) -> int | None:
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-class _Handler(SandboxHandler):
-    def serve(self) -> None:
-        sandbox: PromSandbox = self.server.sandbox  # type: ignore[attr-defined]
-        split = urlsplit(self.path)
-        raw = self.read_body()
-        request = Request(self.command, split.path,
-                          {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
-                          _parse_body(raw), {k.lower(): v for k, v in self.headers.items()})
-        fault = sandbox.faults.draw(request.method, request.path)
-        sandbox.record(request)
-        if self.common_fault(fault):
-            return
-        kind = fault.kind if fault else None
-        if kind == "expire_token":
-            sandbox.revoke_tokens()
-        status, body = sandbox.dispatch(request, repeat_page=kind == "repeat_page")
-        if body is None:
-            self.send(status, error_page(status), self.error_type)
-            return
-        self.send_json(status, body, malformed=kind == "malformed")
-
-
-PromSandbox.handler = _Handler
-
-
-def _parse_body(raw: bytes) -> Any:
-    if not raw.strip():
-        return None
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return INVALID_BODY
-    return body if isinstance(body, dict) else INVALID_BODY
+# The shared JSON handler serves Prom's requests as they are: a JSON body, nginx's 404 page for an unknown path
+# (``dispatch`` answers no body for it).
+PromSandbox.handler = JsonApiHandler
 
 
 # -- command line ---------------------------------------------------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.base import Page, PulledOrder, PushResult
+from adapters.base import Page, PulledOrder, PushResult, latest_change, push_in_steps, scan_cursor
 from adapters.rozetka import mapper, planner
 from adapters.rozetka.client import RozetkaClient
 from connector.domain import Command, utcnow
@@ -68,9 +68,7 @@ class RozetkaAdapter:
                 return
             pulled = [mapper.pulled(o, self.account, self.vocabulary) for o in fresh]
             seen.update(p.external_id for p in pulled)
-            for p in pulled:
-                if p.order is not None and (high is None or p.order.changed_at > high):
-                    high = p.order.changed_at
+            high = latest_change(pulled, high)
             last = not orders or page_no >= int(meta.get("pageCount") or 1)
             if not last and page_no >= MAX_PAGES:
                 yield Page(pulled)  # what was read is kept; the window was too big to finish, say so
@@ -79,9 +77,7 @@ class RozetkaAdapter:
                                      hint="pull a shorter window first: lower the account's lookback, or resync "
                                           "orders one by one; then the scan can finish")
             if last:
-                # never past the scan's start: what changed while we scanned is read again next time
-                new_mark = min(high, started) if high else mark
-                yield Page(pulled, cursor=new_mark.astimezone(UTC).isoformat() if new_mark else None)
+                yield Page(pulled, cursor=scan_cursor(high, started, mark))
                 return
             yield Page(pulled)
             page_no += 1
@@ -101,51 +97,21 @@ class RozetkaAdapter:
         if isinstance(command, MessageBuyer):
             return self._message(command, external_id)
         goal = planner.goal_for(command, self.vocabulary.push)
-        sent: list[str] = []
-        uncertain: TransientError | None = None  # some write of this push lost its answer
-        unconfirmed: planner.Step | None = None  # the write whose answer was just lost, not yet looked for
-        confirmed: tuple[planner.Step, planner.Remote] | None = None  # the write just answered, and the order before
-        for _ in range(MAX_STEPS):
-            remote = planner.Remote.from_payload(self._read(external_id))  # re-read before every step
-            if confirmed is not None:
-                # Rozetka answers success to some writes it then ignores: the read after each write says which.
-                ignored = planner.unapplied(*confirmed, remote)
-                if ignored is not None:
-                    log.warning("rozetka step ignored", order=external_id, step=confirmed[0].describe(),
-                                reason=ignored.message)
-                    raise ignored
-                confirmed = None
-            step = planner.next_step(goal, remote, self.vocabulary)
-            if unconfirmed is not None and step != unconfirmed:
-                sent.append(f"{unconfirmed.describe()} (its answer was lost; the order shows it)")
-            unconfirmed = None
-            if step is None:
-                skipped = [] if sent else [f"already done: the order is at status {remote.status}"]
-                return PushResult(sent, skipped, str(remote.status))
-            try:
-                self.client.update_order(external_id, step.body())
-            except TransientError as exc:
-                # The answer was lost, not necessarily the change: the next read shows which, and a step that
-                # landed is never sent again.
-                uncertain, unconfirmed = exc, step
-                log.warning("rozetka step unconfirmed; re-reading", order=external_id, step=step.describe(),
-                            error=exc.message)
-                self.sleep(self.settle)
-                continue
-            except PermanentError:
-                # A refusal right after an unconfirmed write may only mean that write landed late: look again.
-                if uncertain is not None:
-                    now = planner.Remote.from_payload(self._read(external_id))
-                    if planner.next_step(goal, now, self.vocabulary) is None:
-                        return PushResult(sent, [f"{step.describe()}: already applied"], str(now.status))
-                raise
-            log.info("rozetka step sent", order=external_id, step=step.describe(), command=str(command.kind))
-            sent.append(step.describe())
-            confirmed = (step, remote)
-        if uncertain is not None:
-            raise uncertain
-        raise PermanentError(f"Rozetka order {external_id} did not reach the goal of {command.kind} "
-                             f"in {MAX_STEPS} steps", hint="the order keeps changing remotely; check it in the cabinet")
+        # The protocol is the shared one (adapters/base.py). Rozetka's own: it answers success to some writes it
+        # then ignores, and the read after each write, with the order before it, says which (planner.unapplied).
+        return push_in_steps(
+            command, external_id, title="Rozetka", log=log, ignored_event="rozetka step ignored",
+            max_steps=MAX_STEPS, settle=self.settle, sleep=self.sleep,
+            read=lambda: planner.Remote.from_payload(self._read(external_id)),
+            next_step=lambda remote: planner.next_step(goal, remote, self.vocabulary),
+            send=lambda step: self._update(external_id, step),
+            unapplied=planner.unapplied,
+            status=lambda remote: str(remote.status),
+            already_done=lambda remote: f"already done: the order is at status {remote.status}")
+
+    def _update(self, external_id: str, step: planner.Step) -> str:
+        self.client.update_order(external_id, step.body())
+        return step.describe()
 
     def _message(self, command: MessageBuyer, external_id: str) -> PushResult:
         """Into the order's chat; sent only if the chat does not already hold the same text from the seller, which

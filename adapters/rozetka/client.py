@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
+from adapters.base import HttpPolicy, flatten_details, not_json, raise_for_overload, transport_error
 from adapters.rozetka import errors
 from connector.errors import AuthError, PermanentError, RemoteError, TransientError
 from connector.logs import get_logger
@@ -142,8 +142,7 @@ class RozetkaClient:
         try:
             body = response.json()
         except ValueError:
-            raise TransientError(f"Rozetka {what}: HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})", status=response.status_code) from None
+            raise not_json(response, f"Rozetka {what}") from None
         if not isinstance(body, dict) or "success" not in body:
             raise PermanentError(f"Rozetka {what}: unexpected envelope", status=response.status_code,
                                  details=str(body)[:500])
@@ -156,7 +155,8 @@ class RozetkaClient:
             err = err[0]  # some endpoints answer a list of error objects (seen in a public client)
         err = err if isinstance(err, dict) else {"message": str(err)}
         code, message, details = err.get("code"), err.get("message", ""), err.get("details")
-        text = f"Rozetka {what}: {message or 'error'} (code {code})" + (f": {_flatten(details)}" if details else "")
+        text = f"Rozetka {what}: {message or 'error'} (code {code})" + (
+            f": {flatten_details(details)}" if details else "")
         hint = errors.HINTS.get(code)
         if code in errors.RELOGIN and not during_login:
             return _StaleToken()
@@ -166,15 +166,6 @@ class RozetkaClient:
             return TransientError(text, code=code, details=details, status=status, hint=hint)
         return PermanentError(text, code=code, details=details, status=status, hint=hint)
 
-
-
-def _flatten(details: Any) -> str:
-    """Rozetka's details are a string, a list, or {field: [messages]}; users need the words, not the shape."""
-    if isinstance(details, dict):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in details.items())
-    if isinstance(details, list):
-        return "; ".join(_flatten(v) for v in details)
-    return str(details)
 
 
 __all__ = ["RemoteError", "RozetkaClient"]

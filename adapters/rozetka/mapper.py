@@ -6,13 +6,12 @@ strings and stays Decimal. Buyer data is kept to the minimum an ERP needs to rec
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.base import PulledOrder
+from adapters.base import PulledOrder, nested_object, pulled_without_raising
 from connector.domain import (
     Buyer,
     MarketplaceStatus,
@@ -20,13 +19,17 @@ from connector.domain import (
     OrderKey,
     OrderLine,
     PaymentStatus,
-    RawPayload,
     Shipment,
     Status,
 )
 from connector.domain.limits import check_amount, check_order, check_quantity, clean_text, ttn_problem
 from connector.errors import PayloadError
 from mappings import Vocabulary
+
+# Shared with the other JSON marketplaces (adapters/base.py): text cleaned the same way, optional sub-objects read
+# the same way.
+_text = clean_text
+_object = nested_object
 
 KYIV = ZoneInfo("Europe/Kyiv")
 CURRENCY = "UAH"  # Rozetka sells in hryvnia only; the payload carries no currency field
@@ -53,6 +56,8 @@ def to_kyiv(value: datetime) -> str:
 
 
 def _money(value: Any, field: str) -> Decimal:
+    # Rozetka's own, not shared: its amounts are plain decimal strings, where Prom's are localized price texts with a
+    # currency word (adapters/promua/mapper.py: parse_price); the two parsers only look alike.
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -62,18 +67,6 @@ def _money(value: Any, field: str) -> Decimal:
     return check_amount(amount, field)
 
 
-def _text(value: Any) -> str:
-    return clean_text(value)
-
-
-def _object(payload: dict, key: str) -> dict:
-    """A nested object of the payload, absent or null as {}; any other type is a payload that does not parse."""
-    value = payload.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PayloadError(f"{key} is a {type(value).__name__}, not an object")
-    return value
 
 
 def _payment(payload: dict, vocabulary: Vocabulary) -> PaymentStatus:
@@ -164,14 +157,4 @@ def to_order(payload: dict, account: str, vocabulary: Vocabulary) -> Order:
 
 def pulled(payload: Any, account: str, vocabulary: Vocabulary) -> PulledOrder:
     """Map without raising: a payload that does not parse comes back with its error and its raw text."""
-    raw = RawPayload(json.dumps(payload, ensure_ascii=False, sort_keys=True))
-    external_id = _text(payload.get("id")) if isinstance(payload, dict) else ""
-    try:
-        return PulledOrder(external_id, raw, to_order(payload, account, vocabulary))
-    except PayloadError as exc:
-        exc.raw = raw.body
-        exc.message = f"Rozetka order {external_id or '(no id)'}: {exc.message}"
-        return PulledOrder(external_id, raw, None, exc)
-    except Exception as exc:  # noqa: BLE001  pure code over one payload: whatever it trips on is that payload's
-        return PulledOrder(external_id, raw, None, PayloadError(
-            f"Rozetka order {external_id or '(no id)'}: did not map ({type(exc).__name__}: {exc})", raw=raw.body))
+    return pulled_without_raising(payload, lambda p: to_order(p, account, vocabulary), "Rozetka")

@@ -16,21 +16,30 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import json
 import math
 import random
 import re
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
+from adapters.sandbox import (
+    INVALID_BODY,
+    FaultSwitches,
+    JsonApiHandler,
+    JsonRequest,
+    OrderBook,
+    Sandbox,
+    parse_json_body,
+    sandbox_parser,
+    serve_from_args,
+)
 
 KYIV = ZoneInfo("Europe/Kyiv")
 STAMP = "%Y-%m-%d %H:%M:%S"  # every timestamp on the wire: Kyiv wall-clock time (reference §8)
@@ -264,19 +273,10 @@ class _Seller:
     roles: tuple[str, ...]
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any  # a dict, None, or INVALID_BODY
-    headers: dict[str, str] = field(default_factory=dict)
+Request = JsonRequest  # shared with Prom's fake (adapters/sandbox.py), as are its parsing and serving
 
 
-INVALID_BODY = object()
-
-
-class RozetkaSandbox(Sandbox):
+class RozetkaSandbox(OrderBook, Sandbox):
     """The Rozetka Seller API in one process. State lives in memory behind one lock."""
 
     thread_name = "rozetka-sandbox"
@@ -320,19 +320,6 @@ class RozetkaSandbox(Sandbox):
         with self._lock:
             self._tokens = {t: v for t, v in self._tokens.items() if v.expires_at is None}
 
-    def put_order(self, payload: dict[str, Any]) -> None:
-        """Insert or replace an order payload as-is (the full model, as in the cassettes)."""
-        with self._lock:
-            self._orders[int(payload["id"])] = copy.deepcopy(payload)
-
-    def order(self, order_id: int | str) -> dict[str, Any]:
-        with self._lock:
-            return copy.deepcopy(self._orders[int(order_id)])
-
-    def order_ids(self) -> list[int]:
-        with self._lock:
-            return sorted(self._orders)
-
     def add_order(self, status: int = 1) -> int:
         """An order arriving now: realistic (seeded RNG), its last step to ``status`` taken now, the earlier ones
         minutes apart before it. Returns its id."""
@@ -355,12 +342,7 @@ class RozetkaSandbox(Sandbox):
             _enter_status(order, status, now)
             order["changed"] = now
 
-    # -- request handling (called by the HTTP handler's threads) -----------------------------------------------
-
-    def record(self, request: Request) -> None:
-        body = request.body if isinstance(request.body, dict) else None
-        with self._lock:
-            self.requests.append((request.method, request.path, dict(request.query), copy.deepcopy(body)))
+    # -- request handling (called by the HTTP handler's threads; ``record`` is OrderBook's) -------------------
 
     def dispatch(self, request: Request, *, repeat_page: bool = False) -> tuple[int, dict[str, Any]]:
         """One request → (HTTP status, JSON body)."""
@@ -846,28 +828,15 @@ def _uuid(rng: random.Random) -> str:
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-class _Handler(SandboxHandler):
+class _Handler(JsonApiHandler):
+    """The shared JSON handler (adapters/sandbox.py; Rozetka's reset is the "other side closed" clients see live,
+    reference §8). Rozetka's own: its Content-Type spelling, and bodies that may be forms. Its ``dispatch`` always
+    answers an envelope, never the error page."""
+
     json_type = "application/json; charset=UTF-8"
 
-    def serve(self) -> None:
-        sandbox: RozetkaSandbox = self.server.sandbox  # type: ignore[attr-defined]
-        split = urlsplit(self.path)
-        raw = self.read_body()
-        request = Request(self.command, split.path,
-                          {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
-                          _parse_body(raw, self.headers.get("Content-Type", "")),
-                          {k.lower(): v for k, v in self.headers.items()})
-        fault = sandbox.faults.draw(request.method, request.path)
-        sandbox.record(request)
-        # Rozetka's reset is the "other side closed" clients see live (reference §8).
-        if self.common_fault(fault):
-            return
-        # Rozetka's own kinds: its auth and pagination faults act inside the handled request.
-        kind = fault.kind if fault else None
-        if kind == "expire_token":
-            sandbox.expire_tokens()
-        status, body = sandbox.dispatch(request, repeat_page=kind == "repeat_page")
-        self.send_json(status, body, malformed=kind == "malformed")
+    def parse_body(self, raw: bytes) -> Any:
+        return _parse_body(raw, self.headers.get("Content-Type", ""))
 
 
 RozetkaSandbox.handler = _Handler
@@ -875,15 +844,9 @@ RozetkaSandbox.handler = _Handler
 
 def _parse_body(raw: bytes, content_type: str) -> Any:
     """JSON, or a form (which /sites also takes); INVALID_BODY when it does not parse."""
-    if not raw.strip():
-        return None
-    if "application/x-www-form-urlencoded" in content_type:
+    if raw.strip() and "application/x-www-form-urlencoded" in content_type:
         return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return INVALID_BODY
-    return body if isinstance(body, dict) else INVALID_BODY
+    return parse_json_body(raw)
 
 
 # -- command line ---------------------------------------------------------------------------------------------------

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import httpx
 
-from adapters.base import CarrierLogin, HttpPolicy, Parcel, ParcelReport
+from adapters.base import CarrierLogin, HttpPolicy, Parcel, ParcelReport, track_batch
 from adapters.speedy import mapper
 from adapters.speedy.client import SpeedyClient
-from connector.errors import PayloadError
-from mappings import Vocabulary, normal_ttn
+from mappings import Vocabulary
 
 BATCH_SIZE = 10  # documented
 
@@ -35,24 +33,14 @@ class SpeedyAdapter:
     def track(self, parcels: Sequence[Parcel]) -> dict[str, ParcelReport]:
         """Exactly one request (retried on transient failures) for at most 10 parcels; reports keyed by each
         parcel's ``ttn`` as given. Raises ValueError for a larger batch: Speedy would refuse it whole."""
-        if len(parcels) > self.batch_size:
-            raise ValueError(f"Speedy: {len(parcels)} parcels in one request; at most {self.batch_size}")
-        if not parcels:
-            return {}
-        asked = list(dict.fromkeys(normal_ttn(p.ttn) for p in parcels))
-        payload = self.client.track(asked, last_operation_only=self.last_operation_only)
-        try:
-            by_number = mapper.reports(payload, asked, self.vocabulary)
-        except (AttributeError, TypeError) as exc:
-            raise PayloadError(f"Speedy answer does not parse: {exc}", raw=str(payload)[:2000]) from exc
-        return {p.ttn: _as_asked(by_number[normal_ttn(p.ttn)], p.ttn) for p in parcels}
+        # The batch logic is shared with Econt (adapters/base.py); the request (with Speedy's lastOperationOnly)
+        # and the mapper are Speedy's.
+        return track_batch(parcels, title="Speedy", batch_size=self.batch_size,
+                           ask=lambda ids: self.client.track(ids, last_operation_only=self.last_operation_only),
+                           read=lambda payload, asked: mapper.reports(payload, asked, self.vocabulary))
 
     def close(self) -> None:
         self.client.close()
-
-
-def _as_asked(report: ParcelReport, ttn: str) -> ParcelReport:
-    return report if report.ttn == ttn else replace(report, ttn=ttn)
 
 
 def build(login: CarrierLogin, vocabulary: Vocabulary, policy: HttpPolicy | None = None,

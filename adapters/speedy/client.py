@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
+from adapters.base import HttpPolicy, raise_for_overload, read_json, transport_error
 from adapters.speedy import errors
 from connector.errors import AuthError, PermanentError, TransientError
 
@@ -49,14 +49,7 @@ class SpeedyClient:
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc
         raise_for_overload(response, what)
-        if response.status_code in (401, 403):
-            raise AuthError(f"{what}: HTTP {response.status_code}", status=response.status_code,
-                            hint=errors.HINTS["auth"])
-        try:
-            payload = response.json()
-        except ValueError:
-            raise TransientError(f"{what}: HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})", status=response.status_code) from None
+        payload = read_json(response, what, auth_hint=errors.HINTS["auth"])
         error = payload.get("error") if isinstance(payload, dict) else None
         if error:
             raise self._error(what, error, response.status_code)

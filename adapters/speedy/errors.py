@@ -5,6 +5,8 @@ none specific to tracking). It comes at the top level of an answer (the call fai
 never an exception here: it is a NOT_FOUND report).
 """
 
+from adapters.base import names_only_login
+
 # woo-bg treats error code 1 on any call as "access refused" (client). Code 1 is also "General Error" (doc), so a
 # code-1 error that names an input other than the login in ``component`` is a refused request instead (inferred).
 AUTH_CODES = frozenset({1})
@@ -21,4 +23,5 @@ HINTS = {
 
 
 def is_auth(code: object, component: str | None) -> bool:
-    return code in AUTH_CODES and (component or "").strip().casefold() in LOGIN_COMPONENTS
+    """The rule is shared with Econt (adapters/base.py); the tables above are Speedy's: a code and one component."""
+    return names_only_login(code, AUTH_CODES, [component], LOGIN_COMPONENTS)

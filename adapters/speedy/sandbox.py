@@ -22,17 +22,21 @@ Run it in the foreground: ``python -m adapters.speedy.sandbox --help``.
 from __future__ import annotations
 
 import copy
-import json
-import random
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from adapters.sandbox import PLAIN_PAGE, FaultSwitches, Sandbox, SandboxHandler, sandbox_parser, serve_from_args
+from adapters.sandbox import (
+    FaultSwitches,
+    RoutedParcelHandler,
+    RoutedParcelSandbox,
+    loads_body,
+    sandbox_parser,
+    serve_from_args,
+)
 
 SOFIA = ZoneInfo("Europe/Sofia")
 ROUTE = re.compile(r"(?:/v1)?/track/?")
@@ -106,35 +110,21 @@ class _Parcel:
     done: int = 0
 
 
-class SpeedySandbox(Sandbox):
-    """Speedy's tracking in one process. State lives in memory behind one lock."""
+class SpeedySandbox(RoutedParcelSandbox):
+    """Speedy's tracking in one process. State lives in memory behind one lock. Set-up, logins and seeding are
+    shared with Econt's fake (adapters/sandbox.py)."""
 
     thread_name = "speedy-sandbox"
+    base_path = BASE_PATH
+    routes, seed_routes, seed_weights = ROUTES, SEED_ROUTES, SEED_WEIGHTS
+    _parcels: dict[str, _Parcel]
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int | None = None, parcels: int = 0,
                  clock: Callable[[], datetime] | None = None) -> None:
-        self.host, self.port = host, port
-        self.clock = clock or (lambda: datetime.now(UTC))  # must return an aware datetime
-        self.requests: list[dict[str, Any]] = []
-        self.faults = Faults(seed)
-        self.log_requests = False
-        self._rng = random.Random(seed)
-        self._lock = threading.RLock()
-        self._logins: dict[str, str] = {}
-        self._parcels: dict[str, _Parcel] = {}
-        for _ in range(parcels):
-            self._seed_parcel()
+        super().__init__(Faults(seed), host=host, port=port, seed=seed, clock=clock)
+        self.seed_parcels(parcels)
 
-    @property
-    def base_url(self) -> str:
-        """What a carrier configuration's ``base_url`` should say to use this sandbox."""
-        return self.url + BASE_PATH
-
-    # -- set-up and inspection --------------------------------------------------------------------------------
-
-    def add_login(self, username: str, password: str) -> None:
-        with self._lock:
-            self._logins[username] = password
+    # -- set-up and inspection (``add_login`` is shared) --------------------------------------------------------
 
     def add_parcel(self, parcel_id: str | None = None, *, route: str = "office", steps: int = 0,
                    destination: int | None = None) -> str:
@@ -185,20 +175,21 @@ class SpeedySandbox(Sandbox):
 
     # -- request handling (called by the HTTP handler's threads) -----------------------------------------------
 
-    def record_request(self, method: str, path: str, raw: bytes, fault: str | None) -> None:
+    def record_request(self, method: str, path: str, _headers: dict[str, str], raw: bytes,
+                       fault: str | None) -> None:
         """Every request as it arrives, faulty or not (the password is not kept): tests count them."""
-        body = _json(raw)
+        body = loads_body(raw)
         if isinstance(body, dict):
             body = {k: ("***" if k == "password" else copy.deepcopy(v)) for k, v in body.items()}
         with self._lock:
             self.requests.append({"method": method, "path": path, "body": body if body is not ValueError else None,
                                   "fault": fault})
 
-    def handle(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, _headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
         """One request → (HTTP status, JSON body)."""
         if not ROUTE.fullmatch(path):
             return 404, {"error": self._error("Unknown service", 1)}  # inferred
-        body = _json(raw)
+        body = loads_body(raw)
         try:
             if method != "POST" or not isinstance(body, dict):
                 raise ApiError(self._error("Invalid request", 1))  # inferred: the URL GET form is not modelled
@@ -281,54 +272,16 @@ class SpeedySandbox(Sandbox):
             if parcel_id not in self._parcels:
                 return parcel_id
 
-    def _seed_parcel(self) -> None:
-        route = self._rng.choices(SEED_ROUTES, SEED_WEIGHTS)[0]
-        steps = self._rng.randint(0, len(ROUTES[route]))
-        real_clock, now = self.clock, self.clock()
-        start = now - timedelta(hours=self._rng.uniform(6, 96))
-        moments = sorted(start + (now - start) * self._rng.random() for _ in range(steps))
-        try:
-            self.clock = lambda: start
-            parcel_id = self.add_parcel(route=route)
-            for moment in moments:
-                self.clock = lambda m=moment: m
-                self.move(parcel_id)
-        finally:
-            self.clock = real_clock
-
 
 def _stamp(moment: datetime) -> str:
     """Speedy's format: Sofia time with a colon-less offset, e.g. 2022-02-24T08:59:12+0200."""
     return moment.astimezone(SOFIA).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw.strip() else None
-    except ValueError:
-        return ValueError
-
-
 # -- HTTP ---------------------------------------------------------------------------------------------------------
 
-class _Handler(SandboxHandler):
-    # Not nginx's page: the reference does not say what fronts Speedy's API, so its error page names no server.
-    error_template = PLAIN_PAGE
-
-    def serve(self) -> None:
-        sandbox: SpeedySandbox = self.server.sandbox  # type: ignore[attr-defined]
-        raw = self.read_body()
-        path = self.path.split("?", 1)[0]
-        fault = sandbox.faults.draw(self.command, path)
-        kind = fault.kind if fault else None
-        sandbox.record_request(self.command, path, raw, kind)
-        if self.common_fault(fault):
-            return
-        status, body = sandbox.handle(self.command, path, raw)
-        self.send_json(status, body, malformed=kind == "malformed")
-
-
-SpeedySandbox.handler = _Handler
+# Served as Econt's fake is (adapters/sandbox.py); Speedy's login travels in the body, so the headers go unread.
+SpeedySandbox.handler = RoutedParcelHandler
 
 
 # -- command line ---------------------------------------------------------------------------------------------------

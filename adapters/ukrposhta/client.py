@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from adapters.base import HttpPolicy, raise_for_overload, transport_error
-from connector.errors import AuthError, PermanentError, TransientError
+from adapters.base import HttpPolicy, not_json, raise_for_overload, transport_error
+from connector.errors import AuthError, PermanentError
 
 HISTORY = "statuses/with-not-found"
 TOKEN_HINT = ("check the carrier's api_key: it must be the StatusTracking bearer token of the Ukrposhta contract "
@@ -67,8 +67,7 @@ class UkrposhtaClient:
                                  status=response.status_code, code=_code(body), details=body)
         if body is _NOT_JSON:
             # Cut short or not JSON at all: a read, so asking again is safe.
-            raise TransientError(f"{what}: HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})", status=response.status_code)
+            raise not_json(response, what)
         if not isinstance(body, dict) or not isinstance(body.get("found", {}), dict) \
                 or not isinstance(body.get("notFound", []), list):
             raise PermanentError(f"{what}: unexpected answer (no found/notFound)", status=response.status_code,

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from adapters.sandbox import (FaultSwitches, Sandbox, SandboxHandler, add_move_every, first_numbers, keep_moving,
@@ -254,19 +253,17 @@ class _Handler(SandboxHandler):
 
     def serve(self) -> None:
         sandbox: UkrposhtaSandbox = self.server.sandbox  # type: ignore[attr-defined]
-        split = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        path, query, headers = self.split_request()
         raw = self.read_body()
         try:
             body = json.loads(raw) if raw.strip() else None
         except ValueError:
             body = _INVALID
-        fault = sandbox.faults.draw(self.command, split.path)
-        sandbox.note(self.command, split.path, query, None if body is _INVALID else body)
+        fault = sandbox.faults.draw(self.command, path)
+        sandbox.note(self.command, path, query, None if body is _INVALID else body)
         if self.common_fault(fault):
             return
-        status, answer = sandbox.dispatch(self.command, split.path, query,
-                                          {k.lower(): v for k, v in self.headers.items()}, body)
+        status, answer = sandbox.dispatch(self.command, path, query, headers, body)
         self.send_json(status, answer, malformed=fault is not None and fault.kind == "malformed")
 
 
