@@ -12,6 +12,8 @@ from connector.cli.app import (
 )
 from adapters import CARRIERS
 from connector.domain import CancelReason, Status
+from connector.cli.events import SINCE
+from connector.store.listing import orders_since
 from connector.store.queries import list_orders, order_detail
 from connector.sync.intake import submit
 from connector.store.tables import CommandRow
@@ -23,14 +25,16 @@ from connector.store.tables import CommandRow
 @click.option("--review", is_flag=True, help="Only orders flagged for review.")
 @click.option("--limit", type=click.IntRange(min=1, max=ID_MAX, clamp=True), default=100, show_default=True,
               help="At most this many, newest change first.")
+@click.option("--since", type=SINCE, help="Only orders stored after TIME (synced_at), oldest first.")
 @json_option
 @pass_context
-def orders_cmd(c: Context, account: str | None, status: str | None, review: bool, limit: int,
+def orders_cmd(c: Context, account: str | None, status: str | None, review: bool, limit: int, since,
                as_json: bool) -> None:
     """List orders, newest change first: canonical status beside the marketplace's own."""
     with c.store().reading() as session:
-        rows = list_orders(session, account=account, status=status, needs_review=True if review else None,
-                           limit=limit)
+        rows = (orders_since if since else list_orders)(
+            session, *([since] if since else []), account=account, status=status,
+            needs_review=True if review else None, limit=limit)
     if as_json:
         print_json([r.as_json() for r in rows])
         return

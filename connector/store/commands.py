@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from connector.domain import Command, Status, utcnow
 from connector.errors import CommandInvalid, OrderNotFound
+from connector.store.events import EventKind, append, append_for
 from connector.store.tables import OPEN_COMMANDS as OPEN
 from connector.store.tables import CommandRow, OrderRow
 
@@ -24,13 +25,15 @@ class Enqueued:
 
 
 def enqueue(session: Session, order: OrderRow, command: Command, *, requested_by: str = "cli",
-            key: str | None = None) -> Enqueued:
+            key: str | None = None, done: str = "") -> Enqueued:
     """Queue ``command`` for ``order`` unless a command with the same idempotency key exists.
 
     The command is checked against the order's canonical status first, so an impossible intent (cancel a shipped
     order) is refused before it reaches the outbox. The marketplace's own rules are checked again at push time.
+    ``done`` (why nothing is left to do) records the command as already done instead, with that as its result.
     """
-    command.check_allowed_from(Status(order.status))
+    if not done:
+        command.check_allowed_from(Status(order.status))
     key = key or command.idempotency_key(f"{order.account}:{order.external_id}")
     existing = session.exec(select(CommandRow).where(CommandRow.idempotency_key == key)).first()
     if existing is not None:
@@ -39,14 +42,25 @@ def enqueue(session: Session, order: OrderRow, command: Command, *, requested_by
     row = CommandRow(idempotency_key=key, order_id=order.id, kind=command.kind.value,
                      payload=json.dumps(command.payload(), ensure_ascii=False, sort_keys=True),
                      requested_by=requested_by, created_at=now, updated_at=now, next_attempt_at=now)
+    if done:
+        row.state, row.result, row.next_attempt_at = "done", done, None
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
+            if done:
+                append(session, EventKind.COMMAND_DONE, order, _command_event(row), now=now)
     except sa.exc.IntegrityError:
         # A concurrent writer queued the same key between our read and our insert.
         return Enqueued(session.exec(select(CommandRow).where(CommandRow.idempotency_key == key)).one(), False)
     return Enqueued(row, created=True)
+
+
+def _command_event(row: CommandRow) -> dict:
+    """What the feed says of a finished command: what it was and how it ended, not its payload (a message to a
+    buyer is theirs)."""
+    return {"command_id": row.id, "kind": row.kind, "state": row.state, "result": row.result,
+            "error": row.last_error, "hint": row.hint, "attempts": row.attempts, "requested_by": row.requested_by}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,10 @@ def finish(session: Session, command_id: int, owner: str, *, state: str, error: 
         values["attempts"] = c.attempts - 1
     done = session.execute(sa.update(c).where(c.id == command_id, c.locked_by == owner).values(**values),
                            execution_options={"synchronize_session": False})
+    if done.rowcount == 1 and state in ("done", "failed"):
+        row = session.exec(select(c).where(c.id == command_id).execution_options(populate_existing=True)).one()
+        append_for(session, EventKind.COMMAND_DONE if state == "done" else EventKind.COMMAND_FAILED, row.order_id,
+                   _command_event(row))
     return done.rowcount == 1
 
 

@@ -33,6 +33,7 @@ from connector.domain import (
 from connector.domain.lifecycle import MAIN_PATH, rank
 from connector.domain.limits import clean_text
 from connector.errors import PayloadError, StoreError
+from connector.store.events import EventKind, append, append_for
 from connector.store.tables import (
     OrderLineRow,
     OrderRow,
@@ -101,6 +102,7 @@ def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime, act
     row = OrderRow(**_order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
     session.add(row)
     session.flush()
+    _journal_created(session, row, now)
     # A new order has nothing to merge with: no look-ups, just inserts (the first pull of an account is big).
     _replace_lines(session, row.id, pulled.lines)
     _merge_shipments(session, row.id, pulled.shipments, now, known=set())
@@ -174,6 +176,7 @@ def keep_unparsed(session: Session, key: OrderKey, raw: RawPayload, problem: str
                        changed_at=EPOCH, synced_at=now, needs_review=True, review_reason=reason)
         session.add(row)
         session.flush()
+        _journal_created(session, row, now)
         _add_event(session, row.id, StatusEvent(actor=Actor.MARKETPLACE, from_status=None, to_status=Status.UNKNOWN,
                                                 outcome=Outcome.UNMAPPED, recorded_at=now, comment=reason))
     elif row.payload_sha256 != raw.sha256:
@@ -317,6 +320,9 @@ def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment],
                 "order_id": order_id, "carrier": s.carrier, "ttn": s.ttn, "status": s.status.value,
                 "carrier_status_code": s.carrier_status_code, "carrier_status_text": s.carrier_status_text,
                 "carrier_updated_at": s.carrier_updated_at, "created_at": now})))
+            append_for(session, EventKind.SHIPMENT_CHANGED, order_id, {
+                "change": "added", "ttn": s.ttn, "carrier": s.carrier, "status": s.status.value, "before": None},
+                now=now)
 
 
 def _add_event(session: Session, order_id: int, event: StatusEvent) -> None:
@@ -327,6 +333,18 @@ def _add_event(session: Session, order_id: int, event: StatusEvent) -> None:
         outcome=event.outcome.value, marketplace_status=ms.code, marketplace_status_label=ms.label,
         comment=event.comment,
     ))
+    if event.outcome.applied and event.from_status is not None:  # the feed: what changed an existing order
+        append_for(session, EventKind.STATUS_CHANGED, order_id, {
+            "from": event.from_status.value if event.from_status else None, "to": event.to_status.value,
+            "outcome": event.outcome.value, "actor": event.actor.value, "marketplace_status": ms.code,
+            "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None, "comment": event.comment,
+        }, now=event.recorded_at)
+
+
+def _journal_created(session: Session, row: OrderRow, now: datetime) -> None:
+    append(session, EventKind.ORDER_CREATED, row, {
+        "status": row.status, "marketplace_status": row.marketplace_status, "total": str(row.total),
+        "currency": row.currency, "created_at": row.created_at.isoformat()}, now=now)
 
 
 def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime, fresh: bool = False) -> None:

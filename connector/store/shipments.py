@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from connector.domain import SHIPMENT_TERMINAL, utcnow
 from connector.domain.limits import clean_text
 from connector.domain.tracking import CarrierEvent, ParcelReport
+from connector.store.events import EventKind, append_for
 from connector.store.tables import OrderRow, ShipmentEventRow, ShipmentRow
 
 # Orders the marketplace has closed on its side without the parcel being followed to its end: no point asking.
@@ -104,6 +105,12 @@ def record(session: Session, shipment_id: int, report: ParcelReport, *, next_che
     row.checked_at, row.next_check_at, row.not_tracked = now, next_check_at, ""
     session.add(row)
     session.flush()
+    if added or before != row.status:
+        append_for(session, EventKind.SHIPMENT_CHANGED, row.order_id, {
+            "change": "status" if before != row.status else "carrier_event", "ttn": row.ttn, "carrier": row.carrier,
+            "status": row.status, "before": before, "carrier_status_code": row.carrier_status_code,
+            "carrier_status_text": row.carrier_status_text,
+            "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None}, now=now)
     return Recorded(before, row.status, added, changed=bool(added) or before != row.status)
 
 

@@ -242,4 +242,84 @@ class AccountStateRow(SQLModel, table=True):
     failures: int = 0  # consecutive failed runs
 
 
+class OrderEventRow(SQLModel, table=True):
+    """The change feed (append-only): what happened to an order, in the order the store committed it.
+
+    ``seq`` is the feed position: NULL while the writing transaction is open, set just before it commits, under
+    the one-row ``feed_counter`` lock (connector/store/events.py). So positions are given in commit order, without
+    gaps, and a reader that remembers the last ``seq`` it saw gets every later change exactly once. ``id`` is only a
+    row id: it is given at insert, not at commit, and a reader must never follow it."""
+
+    __tablename__ = "order_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True)
+    kind: str = Field(max_length=32, index=True)  # order.created, order.status_changed, shipment.changed, …
+    order_id: int = Field(index=True)  # no foreign key: the journal outlives what it speaks of
+    marketplace: str = Field(max_length=32)
+    account: str = Field(max_length=64)
+    external_id: str = Field(max_length=64)
+    data: str = Field(default="{}", sa_type=sa.Text)  # a JSON object; never buyer data (retention purges that)
+    recorded_at: datetime = _utc()
+
+
+class FeedCounterRow(SQLModel, table=True):
+    """The last feed position given. One row; updating it is the lock that orders the feed's writers."""
+
+    __tablename__ = "feed_counter"
+
+    name: str = Field(max_length=32, primary_key=True)
+    value: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """Keys of the HTTP API. Only the key's SHA-256 is kept: the key itself is shown once, when it is made."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    key_sha256: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)  # the key's first characters, to tell keys apart in a list
+    scope: str = Field(max_length=8)  # read | write
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(default=None)
+
+
+class WebhookCursorRow(SQLModel, table=True):
+    """Per subscription: the feed position up to which its deliveries have been written."""
+
+    __tablename__ = "webhook_cursors"
+
+    subscription: str = Field(max_length=64, primary_key=True)
+    position: int = Field(default=0, sa_type=sa.BigInteger)
+    updated_at: datetime = _utc()
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One event to one subscription: leased like the outbox, so it is never sent twice at once, and retried with
+    capped backoff until it is delivered or too old."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription", "seq", name="uq_webhook_deliveries_once"),
+        sa.Index("ix_webhook_deliveries_open", "next_attempt_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription: str = Field(max_length=64)
+    seq: int = Field(sa_type=sa.BigInteger)  # the event's feed position
+    kind: str = Field(max_length=32)
+    state: str = Field(default="pending", max_length=16, index=True)  # pending, in_progress, done, failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = _utc(default=None)
+    locked_by: str = Field(default="", max_length=128)
+    locked_until: datetime | None = _utc(default=None)
+    last_status: int | None = None  # the receiver's HTTP status on the last attempt
+    last_error: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    delivered_at: datetime | None = _utc(default=None)
+
+
 METADATA = SQLModel.metadata

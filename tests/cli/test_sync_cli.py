@@ -135,10 +135,11 @@ def test_order_key_is_the_erps_own_idempotency_key(capsys, config, store, sandbo
     with store.transaction() as session:
         row = session.exec(select(CommandRow).where(CommandRow.idempotency_key == "erp:DOC-1")).one()
     assert row.id == first["id"] and json.loads(row.payload) == {}
-    # without --key the connector's own key is used: a new command, not the ERP's
-    third = run_json(capsys, config, "order", "accept", ref(new))
-    assert third["created"] is True and third["id"] != first["id"]
-    assert len(outbox(capsys, config)) == 2
+    # without --key the connector's own key is used: a new command, which is refused while the same kind of
+    # command is still pending for the order (one intent, queued once, whoever writes it)
+    code, _, err = run(capsys, "-c", config, "order", "accept", ref(new))
+    assert code == 2 and "pending" in err
+    assert len(outbox(capsys, config)) == 1
 
 
 def test_order_commands_that_cannot_be_queued_exit_2(capsys, config, sandbox):
