@@ -14,9 +14,11 @@ RUN pip install . && useradd --system --uid 10001 --home-dir /var/lib/connector 
 
 USER connector
 WORKDIR /var/lib/connector
-# /healthz and /metrics (daemon.health_port; bind daemon.health_host to 0.0.0.0 inside a container)
-EXPOSE 9464
+# /livez, /readyz, /healthz and /metrics (daemon.health_port; bind daemon.health_host to 0.0.0.0 inside a container)
+EXPOSE 8464
+# /livez, not /healthz: a marketplace that is down makes /healthz 503, and that is no reason to call the container
+# unhealthy (or, under Swarm, to restart it). docs/operations.md: which probe is for what.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8464/livez', timeout=4).status == 200 else 1)"]
 ENTRYPOINT ["connector"]
 CMD ["run"]

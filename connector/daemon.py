@@ -6,7 +6,10 @@
   and ERP inserts alike); on SQLite, a one-second look at the newest command id.
 - SIGTERM/SIGINT: stop taking work, let the page or push in hand finish and commit, exit 0. A second signal exits
   at once (exit code 1); whatever was in flight is picked up by the next run, which is what the leases are for.
-- /healthz and /metrics (Prometheus) on a local port.
+- On a local port: /livez (the process works), /readyz (the store answers), /healthz (every account in detail; 503
+  when one needs a person) and /metrics (Prometheus). docs/operations.md says which probe is for what.
+- A refused login pauses its account, and the pause outlives a restart (a restart loop must not try a wrong password
+  at each start): it ends after 30 minutes, or at the next pull once the secret is no longer the one refused.
 """
 
 from __future__ import annotations
@@ -25,17 +28,26 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Gauge,
+    Histogram, Info, generate_latest,
+)
 
 from adapters.base import CarrierAdapter, MarketplaceAdapter
+from adapters.factory import build_adapter
+from connector import __version__
 from connector.config import Settings
 from connector.domain import utcnow
-from connector.errors import AuthError, PermanentError, StartupError, TransientError, describe
+from connector.errors import AuthError, ConnectorError, PermanentError, StartupError, TransientError, describe
 from connector.logs import get_logger, redact
 from connector.store import Store
-from connector.store.accounts import reclaim_dead_local_leases, resume, states
+from connector.store.accounts import (
+    failed_secrets, failed_secrets_of, pause_kind, paused_accounts, reclaim_dead_local_leases,
+    remember_failed_secret, resume_if_secret_changed, states,
+)
 from connector.store.retention import purge_all
-from connector.store.tables import CommandRow
+from connector.sync.webhooks import deliver_due
+from connector.store.tables import CommandRow, OrderRow
 from connector.sync import owner_id, process_alive
 from connector.sync.cycle import build_adapters, build_carriers, track_for
 from connector.sync.pull import pull_account
@@ -73,6 +85,19 @@ class Metrics:
         self.account_up = Gauge("connector_account_up", "1 while the account is healthy (started, pulled "
                                 "lately, not paused); 0 otherwise, including an account that could not start",
                                 ["account"], registry=r)
+        self.paused = Gauge("connector_account_paused", "1 while the account is paused (its login refused, or by "
+                            "an operator)", ["account"], registry=r)
+        self.last_pull = Gauge("connector_last_pull_success_timestamp_seconds",
+                               "When the account's last successful pull finished (Unix time)", ["account"],
+                               registry=r)
+        self.commands_failed = Gauge("connector_commands_failed", "Commands that failed and wait for a person "
+                                     "(`connector outbox --failed`)", registry=r)
+        self.review = Gauge("connector_orders_needing_review", "Orders flagged for review "
+                            "(`connector orders --review`)", registry=r)
+        Info("connector_build", "The running connector's version", registry=r).info({"version": __version__})
+        # the standard process_*, python_gc_* and python_info series, as the default registry has them
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
 
 
 def error_class(exc: BaseException) -> str:
@@ -93,6 +118,8 @@ class Daemon:
         # account → why it could not be started (a secret unset, a mapping file missing). It stays in /healthz
         # and /metrics as failed, so that it does not quietly disappear from what an operator watches.
         self.not_started: dict[str, str] = {}
+        # Only adapters this daemon built are rebuilt when their secret is replaced; a test's own are kept.
+        self._rebuild = adapters is None
         if adapters is None:
             # Waits inside a push (backoff, settling after a lost answer) end at once when the daemon stops.
             adapters, self.not_started = build_adapters(settings, sleep=self.stop.wait, stop=self.stop)
@@ -100,6 +127,8 @@ class Daemon:
                 log.error("ALERT account not started", account=name, error=error)
                 self.metrics.account_up.labels(name).set(0)
         self.adapters = adapters
+        # account → the fingerprint of the secret its adapter logs in with: what a refused login remembers
+        self._secrets = {name: self._fingerprint(name) for name in adapters}
         self.carriers = carriers if carriers is not None else build_carriers(settings, sleep=self.stop.wait, stop=self.stop)
         for name, why in self.carriers.items():
             if isinstance(why, str) and name in settings.carriers:
@@ -128,10 +157,11 @@ class Daemon:
         log.info("daemon started", owner=self.owner, accounts=sorted(self.adapters), health=self.health_url)
 
     def _start_jobs(self) -> None:
-        # A restart is how an operator applies fixed credentials: give paused accounts a fresh chance. And a daemon
-        # restarted after a crash on this host should not wait for its dead predecessor's leases to run out.
+        # No account is resumed here: a pause after a refused login ends when its secret changes (checked at each
+        # pull) or after its 30 minutes, so a daemon restarted in a loop cannot hammer a marketplace with a wrong
+        # password. A daemon restarted after a crash on this host should not wait for its dead predecessor's
+        # leases to run out.
         with self.store.transaction() as session:
-            resume(session)
             freed = reclaim_dead_local_leases(session, socket.gethostname(), process_alive,
                                               settle=self.settings.daemon.takeover_wait)
         if freed:
@@ -149,6 +179,9 @@ class Daemon:
                                    next_run_time=now + timedelta(minutes=5))
         self.scheduler.add_job(self._track, "interval", seconds=schedule.track_every.total_seconds(), id="track",
                                next_run_time=now + timedelta(seconds=len(self.adapters) * 0.5 + 1))
+        if self.settings.webhooks:
+            self.scheduler.add_job(self._deliver, "interval", seconds=schedule.push_every.total_seconds(),
+                                   id="webhooks", next_run_time=now)
         self.scheduler.start()
         self._spawn(self._wake_on_commands, "waker")
 
@@ -198,14 +231,66 @@ class Daemon:
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 
+    def _fingerprint(self, name: str) -> str | None:
+        """The account's secret as it is now (None: not configured here, or its file unreadable)."""
+        try:
+            return self.settings.account(name).secret_fingerprint()
+        except ConnectorError:
+            return None
+
+    def _resume_if_secret_changed(self, name: str) -> None:
+        """A credentials pause ends at once when the secret is no longer the one refused: a file rewritten while
+        the daemon runs, or a variable changed across a restart. The adapter is rebuilt with the new secret first:
+        one that cannot be built (a file caught half-written) leaves the account paused until the next pull."""
+        try:
+            with self.store.reading() as session:
+                refused = failed_secrets_of(session, name)
+                paused = name in paused_accounts(session)
+        except Exception as exc:  # noqa: BLE001  (the pull that follows meets the same store and reports it)
+            log.warning("could not look at the account's pause", account=name, error=describe(exc))
+            return
+        if refused is None or not paused:
+            return
+        current = self._fingerprint(name)
+        if current is None or current == refused:
+            return
+        if self._rebuild and current != self._secrets.get(name):
+            try:
+                adapter = build_adapter(self.settings.account(name), sleep=self.stop.wait, stop=self.stop)
+            except ConnectorError as exc:
+                log.error("ALERT account could not be rebuilt with its new secret", account=name,
+                          error=exc.message)
+                return
+            # the push job skips a paused account, and pulls of one account never overlap: the old one is idle
+            old, self.adapters[name] = self.adapters[name], adapter
+            self._secrets[name] = current
+            old.close()
+        with self.store.transaction() as session:  # judged again in the transaction: another daemon may have
+            resumed = resume_if_secret_changed(session, name, lambda: current)
+        if resumed:
+            log.info("the refused secret was replaced: account resumed", account=name)
+
+    def _remember_refused(self, name: str) -> None:
+        fingerprint = self._secrets.get(name)
+        if fingerprint is None:
+            return
+        try:
+            with self.store.transaction() as session:
+                remember_failed_secret(session, name, fingerprint)
+        except Exception as exc:  # noqa: BLE001  (the pause stands; only its early end on a new secret is lost)
+            log.warning("could not record which secret was refused", account=name, error=describe(exc))
+
     def _pull(self, name: str) -> None:
         if self.stop.is_set():
             return
         m = self.metrics
         started = time.monotonic()
+        self._resume_if_secret_changed(name)
         try:
             summary = pull_account(self.store, self.adapters[name], owner=self.owner, stop=self.stop)
         except Exception as exc:  # noqa: BLE001  (recorded on the account; the next run tries again)
+            if isinstance(exc, AuthError):  # pull_account paused the account: remember what was refused
+                self._remember_refused(name)
             m.errors.labels(name, error_class(exc)).inc()
             log.error("pull failed", account=name, error=describe(exc))
         else:
@@ -225,6 +310,18 @@ class Daemon:
             log.info("retention applied", orders=done.orders, payloads=done.payloads, quarantined=done.quarantined)
         except Exception as exc:  # noqa: BLE001  (tomorrow's run tries again)
             log.error("retention failed", error=describe(exc))
+
+    def _deliver(self) -> None:
+        """Webhooks: the feed's new events to each subscription, signed, with retries (connector/sync/webhooks.py)."""
+        if self.stop.is_set():
+            return
+        try:
+            done = deliver_due(self.store, self.settings, owner=self.owner, stop=self.stop)
+        except Exception as exc:  # noqa: BLE001  (the next run tries again: deliveries wait in the store)
+            log.error("webhook delivery failed", error=describe(exc))
+            return
+        if done.failed:
+            log.error("ALERT webhook deliveries failed for good", failed=done.failed)
 
     def _track(self) -> None:
         if self.stop.is_set():
@@ -250,7 +347,6 @@ class Daemon:
             m.duration.labels("track", "").observe(time.monotonic() - started)
 
     def _push(self) -> None:
-        started = time.monotonic()
         while True:
             self._pushing.set()
             try:
@@ -259,17 +355,26 @@ class Daemon:
                 self._pushing.clear()
             if self.stop.is_set() or not self._woken.is_set():  # a wake in the gap above is not lost
                 break
-        self.metrics.duration.labels("push", "").observe(time.monotonic() - started)
 
     def _drain(self) -> None:
+        # One account at a time, so that the push histogram says which marketplace is slow.
         while not self.stop.is_set():
             self._woken.clear()
-            summary = push_due(self.store, self.adapters, self.owner, stop=self.stop,
-                               settle=self.settings.daemon.takeover_wait)
-            for account, outcome in summary.outcomes:
-                self.metrics.pushes.labels(account, outcome).inc()
-            # go again if the batch was full (more may be due) or a command arrived meanwhile
-            if summary.pushed < 20 and not self._woken.is_set():
+            full = False
+            for name in list(self.adapters):
+                if self.stop.is_set():
+                    break
+                started = time.monotonic()
+                summary = push_due(self.store, {name: self.adapters[name]}, self.owner, stop=self.stop,
+                                   settle=self.settings.daemon.takeover_wait)
+                self.metrics.duration.labels("push", name).observe(time.monotonic() - started)
+                for account, outcome in summary.outcomes:
+                    self.metrics.pushes.labels(account, outcome).inc()
+                for account in summary.paused:  # a refused login during a push pauses the account too
+                    self._remember_refused(account)
+                full |= summary.pushed >= 20
+            # go again if a batch was full (more may be due) or a command arrived meanwhile
+            if not full and not self._woken.is_set():
                 break
 
     def _spawn(self, target, name: str) -> None:
@@ -321,14 +426,21 @@ class Daemon:
         report: dict[str, Any] = {"owner": self.owner, "store": True, "accounts": self._not_started_report()}
         try:
             with self.store.reading() as session:
-                account_states = states(session)
-                pending = session.execute(sa.select(sa.func.count()).select_from(CommandRow)
-                                          .where(CommandRow.state.in_(("pending", "in_progress")))).scalar()
+                account_states, refused = states(session), failed_secrets(session)
+                by_state = dict(session.execute(sa.select(CommandRow.state, sa.func.count())
+                                                .group_by(CommandRow.state)).all())
+                review = session.execute(sa.select(sa.func.count()).select_from(OrderRow)
+                                         .where(OrderRow.needs_review.is_(True))).scalar()
         except Exception as exc:  # noqa: BLE001
             report["store"], report["store_error"] = False, describe(exc)
             return False, report
-        self.metrics.outbox.set(pending)
-        report["outbox_pending"] = pending
+        pending = by_state.get("pending", 0) + by_state.get("in_progress", 0)
+        m = self.metrics
+        m.outbox.set(pending)
+        m.commands_failed.set(by_state.get("failed", 0))
+        m.review.set(review)
+        report |= {"outbox_pending": pending, "commands_failed": by_state.get("failed", 0),
+                   "orders_needing_review": review}
         healthy = not self.not_started
         for name in self.adapters:
             state = account_states.get(name)
@@ -337,9 +449,11 @@ class Daemon:
             fresh = now - reference <= stale
             paused = bool(state and state.paused_until and state.paused_until > now)
             if last_ok:
-                self.metrics.lag.labels(name).set((now - last_ok).total_seconds())
+                m.lag.labels(name).set((now - last_ok).total_seconds())
+                m.last_pull.labels(name).set(last_ok.timestamp())
             healthy &= fresh and not paused
-            self.metrics.account_up.labels(name).set(1 if fresh and not paused else 0)
+            m.account_up.labels(name).set(1 if fresh and not paused else 0)
+            m.paused.labels(name).set(1 if paused else 0)
             report["accounts"][name] = {
                 "ok": fresh and not paused,
                 "started": True,
@@ -348,13 +462,29 @@ class Daemon:
                 "paused_until": state.paused_until.isoformat() if paused else None,
                 # the marketplace's refusal names the seller's login (an e-mail): redacted like the logs
                 "paused_reason": redact(state.paused_reason) if paused else "",
+                "paused_for": pause_kind(state, refused.get(name)) if paused else None,
             }
         return healthy, report
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        """The process works: its scheduler runs (or it has not started yet). Nothing outside it is asked, so a
+        marketplace or a database that is down never gets the process restarted for nothing."""
+        running = self.scheduler.running or not self._threads
+        return running, {"owner": self.owner, "version": __version__, "live": running}
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Able to work: the store answers and the daemon is not stopping. Marketplaces are not asked."""
+        report: dict[str, Any] = {"owner": self.owner, "store": True, "stopping": self.stop.is_set()}
+        try:
+            self.store.ping()
+        except Exception as exc:  # noqa: BLE001
+            report["store"], report["store_error"] = False, describe(exc)
+        return report["store"] and not report["stopping"], report
 
     def _not_started_report(self) -> dict[str, dict[str, Any]]:
         """The accounts that could not be started: failed, with the reason, for as long as the daemon runs."""
         return {name: {"ok": False, "started": False, "error": redact(why), "last_pull_ok_at": None,
-                       "last_error": redact(why), "paused_until": None, "paused_reason": ""}
+                       "last_error": redact(why), "paused_until": None, "paused_reason": "", "paused_for": None}
                 for name, why in self.not_started.items()}
 
     def _bind_health(self) -> None:
@@ -387,14 +517,16 @@ class Daemon:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
-                if self.path.startswith("/healthz"):
-                    ok, report = daemon.health()
+                probe = {"/livez": daemon.live, "/readyz": daemon.ready, "/healthz": daemon.health}.get(
+                    self.path.split("?")[0].rstrip("/"))
+                if probe is not None:
+                    ok, report = probe()
                     body, kind, status = json.dumps(report).encode(), "application/json", 200 if ok else 503
                 elif self.path.startswith("/metrics"):
                     daemon.health()  # refresh the gauges that are read from the store
                     body, kind, status = generate_latest(daemon.metrics.registry), CONTENT_TYPE_LATEST, 200
                 else:
-                    body, kind, status = b"try /healthz or /metrics\n", "text/plain", 404
+                    body, kind, status = b"try /livez, /readyz, /healthz or /metrics\n", "text/plain", 404
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))

@@ -1,6 +1,8 @@
 """The ``connector`` command line. Exit codes: 0 success, 1 a job or check failed, 2 bad usage or configuration.
 
 Data goes to stdout (tables, or pure JSON with ``--json``); logs and progress go to stderr, so output pipes cleanly.
+The same option means the same thing everywhere: ``--json``, ``--account NAME`` (repeatable), ``--comment TEXT``
+(free text that goes with an action), durations such as ``30s`` or ``5m``. Times are local in tables, UTC in JSON.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -17,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import __version__
-from connector.config import CONFIG_ENV, Settings, load_settings
+from connector.config import CONFIG_ENV, Settings, load_settings, parse_duration
 from connector.domain.limits import clean_text
 from connector.errors import ConnectorError, StoreNotMigrated, describe
 from connector.logs import configure as configure_logging
@@ -82,6 +85,46 @@ ORDER_REF = OrderRef()
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print pure JSON on stdout (for ERPs and scripts).")
+
+
+def account_option(help: str = "Only this account (repeatable).") -> Any:  # noqa: A002
+    """``--account NAME``, repeatable, on every command that can be limited to accounts."""
+    return click.option("--account", "accounts", multiple=True, metavar="NAME", help=help)
+
+
+def comment_option(help: str = "A note that goes with it.", **kw: Any) -> Any:  # noqa: A002
+    """``--comment TEXT``: the one name for free text that goes with an action."""
+    return click.option("--comment", default="", metavar="TEXT", help=help, **kw)
+
+
+class DurationType(click.ParamType):
+    """``30s``, ``5m``, ``2h``, ``1d`` or seconds, as in the configuration; at most ``maximum``."""
+
+    name = "DURATION"
+
+    def __init__(self, maximum: timedelta | None = None) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        try:
+            duration = parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if self.maximum is not None and duration > self.maximum:
+            self.fail(f"{value!r} is too long; at most {int(self.maximum.total_seconds())}s", param, ctx)
+        return duration
+
+
+DURATION = DurationType()
+
+
+def local_time(moment: datetime | None) -> str:
+    """A stored (UTC) time for a table: in the local time zone, to the second. JSON keeps UTC (isoformat)."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def utc_iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 @dataclass
@@ -178,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     traceback."""
     # each module adds its commands to ``cli``
     from connector.cli import (  # noqa: F401
-        db, demo, doctor, mappings, orders, outbox, purge, quarantine, run, sync, track,
+        account, api, config, db, demo, doctor, events, mappings, orders, outbox, purge, quarantine, run, sync,
+        track, ui, webhooks,
     )
 
     try:

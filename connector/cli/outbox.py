@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from connector.cli.app import ID_MAX, Context, cli, json_option, out, pass_context, print_json, safe
+from connector.cli.app import ID_MAX, Context, cli, json_option, local_time, out, pass_context, print_json, safe
 from connector.store.commands import cancel, list_commands, requeue
 
 STATES = ("pending", "in_progress", "done", "failed", "cancelled")
@@ -40,34 +40,49 @@ def outbox(ctx: click.Context, failed: bool, state: str | None, limit: int, as_j
         out.print("the outbox is empty" if not (failed or state) else "no such commands")
         return
     table = Table(title=f"{len(rows)} command(s)")
-    for col in ("id", "order", "kind", "state", "tries", "result / error"):
+    for col in ("id", "order", "kind", "state", "tries", "updated", "result / error"):
         table.add_column(col)
     for r, o in rows:
         # the marketplace's own words (and an ERP's order ids): shown as text, never obeyed as markup
         detail = r.result if r.state == "done" else (f"{r.last_error} — {r.hint}" if r.hint else r.last_error)
         table.add_row(str(r.id), safe(f"{o.account}:{o.external_id}"), safe(r.kind), r.state, str(r.attempts),
-                      safe(detail))
+                      local_time(r.updated_at), safe(detail))
     out.print(table)
 
 
 COMMAND_ID = click.IntRange(0, ID_MAX)  # past ID_MAX the database would refuse the number itself
 
 
+def _changed(row) -> dict:
+    return {"id": row.id, "kind": row.kind, "state": row.state, "attempts": row.attempts,
+            "updated_at": row.updated_at.isoformat() if row.updated_at else None}
+
+
 @outbox.command("retry")
 @click.argument("command_id", type=COMMAND_ID)
+@json_option
 @pass_context
-def outbox_retry(c: Context, command_id: int) -> None:
+def outbox_retry(c: Context, command_id: int, as_json: bool) -> None:
     """Put a failed or cancelled command back in the queue with a fresh attempt count."""
     with c.store().transaction() as session:
         row = requeue(session, command_id)
-    out.print(f"command {row.id} ({row.kind}) is pending again")
+        changed = _changed(row)
+    if as_json:
+        print_json(changed)
+    else:
+        out.print(f"command {changed['id']} ({safe(changed['kind'])}) is pending again")
 
 
 @outbox.command("cancel")
 @click.argument("command_id", type=COMMAND_ID)
+@json_option
 @pass_context
-def outbox_cancel(c: Context, command_id: int) -> None:
+def outbox_cancel(c: Context, command_id: int, as_json: bool) -> None:
     """Cancel a pending command before it is pushed."""
     with c.store().transaction() as session:
         row = cancel(session, command_id)
-    out.print(f"command {row.id} ({row.kind}) cancelled")
+        changed = _changed(row)
+    if as_json:
+        print_json(changed)
+    else:
+        out.print(f"command {changed['id']} ({safe(changed['kind'])}) cancelled")

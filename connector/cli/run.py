@@ -14,7 +14,8 @@ from connector.daemon import Daemon
 @pass_context
 def run_cmd(c: Context, health_port: int | None) -> None:
     """Run the daemon: pull every enabled account on its schedule, push commands as they arrive, serve
-    /healthz and /metrics. Several daemons may share one PostgreSQL store.
+    /livez, /readyz, /healthz and /metrics (daemon.health_port, 8464 by default). Several daemons may share one
+    PostgreSQL store. A paused account stays paused across restarts (`connector account list`).
 
     SIGTERM or Ctrl-C finishes the page or push in hand and exits 0; a second one exits at once."""
     settings = c.settings

@@ -7,19 +7,34 @@ from rich.table import Table
 
 from adapters.factory import build_adapter, raw_mapper
 from connector.cli.app import (
-    ORDER_REF, Context, cli, err, json_option, out, pass_context, plain, print_json, safe,
+    ORDER_REF, Context, account_option, cli, err, json_option, out, pass_context, plain, print_json, safe,
 )
 from connector.cli.progress import progress
 from connector.cli.track import track_json, track_line
+from connector.errors import ConnectorError
+from connector.logs import get_logger
+from connector.store.accounts import paused_accounts, remember_failed_secret, resume_if_secret_changed
 from connector.store.orders import upsert_pulled
 from connector.store.queries import find_order
 from connector.sync.cycle import build_adapters, build_carriers, run_cycle, track_for
 from connector.sync.remap import remap_account
 
 
+log = get_logger(__name__)
+
+
+def _fingerprint(c: Context, name: str):
+    def read() -> str | None:
+        try:
+            return c.settings.account(name).secret_fingerprint()
+        except ConnectorError:
+            return None
+    return read
+
+
 @cli.command("sync")
 @click.option("--once", is_flag=True, help="Run one cycle and exit (the default; the daemon is `connector run`).")
-@click.option("--account", "accounts", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@account_option()
 @json_option
 @pass_context
 def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -> None:
@@ -33,6 +48,13 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
     store = c.store()
     adapters, errors = build_adapters(c.settings, list(accounts) or None)
     carriers = build_carriers(c.settings)
+    # As the daemon does: a pause after a refused login ends once the secret is another; a login refused now
+    # remembers which secret it was (docs/operations.md, credentials and pauses).
+    with store.transaction() as session:
+        for name in adapters:
+            if resume_if_secret_changed(session, name, _fingerprint(c, name)):
+                log.info("the refused secret was replaced: account resumed", account=name)
+        paused_before = paused_accounts(session)
     with progress() as bar:
         tasks = {name: bar.add_task(f"pull {name}", total=None, info="") for name in adapters}
         result = run_cycle(store, adapters, on_page=lambda name, s: bar.update(
@@ -42,6 +64,10 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
     for adapter in [*adapters.values(), *(a for a in carriers.values() if not isinstance(a, str))]:
         adapter.close()
     result.errors = errors | result.errors
+    with store.transaction() as session:
+        for name in (paused_accounts(session) - paused_before) & set(adapters):
+            if (fingerprint := _fingerprint(c, name)()) is not None:
+                remember_failed_secret(session, name, fingerprint)
     rows = []
     for name in [a.name for a in c.settings.accounts if a.name in adapters or a.name in result.errors]:
         s = result.pulls.get(name)
@@ -74,8 +100,9 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
 
 @cli.command("resync")
 @click.argument("ref", type=ORDER_REF)
+@json_option
 @pass_context
-def resync_cmd(c: Context, ref: str) -> None:
+def resync_cmd(c: Context, ref: str, as_json: bool) -> None:
     """Read one order again from its marketplace now. REF: id or account:external_id."""
     store = c.store()
     with store.transaction() as session:
@@ -87,17 +114,25 @@ def resync_cmd(c: Context, ref: str) -> None:
     finally:
         adapter.close()
     if pulled.order is None:
+        if as_json:
+            print_json({"order": f"{account}:{external_id}", "outcome": "unparsed", "error": str(pulled.error)})
         err.print(f"the marketplace's payload for {safe(ref)} does not parse: {safe(pulled.error)}",
                   highlight=False)
         raise click.exceptions.Exit(1)
     with store.transaction() as session:
         result = upsert_pulled(session, pulled.order, pulled.raw)
+    if as_json:
+        event = result.event
+        print_json({"id": result.order_id, "order": f"{account}:{external_id}", "outcome": str(result.outcome),
+                    "status": str(event.to_status) if event else None,
+                    "status_outcome": str(event.outcome) if event else None})
+        return
     out.print(f"order {result.order_id} ({safe(account)}:{safe(external_id)}): {result.outcome}"
               + (f", status {result.event.to_status} ({result.event.outcome})" if result.event else ""))
 
 
 @cli.command("remap")
-@click.option("--account", "accounts", multiple=True, metavar="NAME", help="Only this account (repeatable).")
+@account_option()
 @json_option
 @pass_context
 def remap_cmd(c: Context, accounts: tuple[str, ...], as_json: bool) -> None:

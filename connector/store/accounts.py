@@ -2,18 +2,31 @@
 
 A lease is one conditional UPDATE, the same on SQLite and PostgreSQL: it takes the row only if nobody holds it or
 the holder's lease ran out (a crashed daemon's lease simply expires).
+
+Pauses: a refused login pauses the account for a while, and the fingerprint of the secret that was refused is kept
+(a slow salted hash, never the secret: config.AccountSettings.secret_fingerprint). The pause outlives restarts, so
+a daemon restarted in a loop does not try a wrong password each time; it ends early when the secret in the
+environment or the file is no longer the one refused. An operator's pause (`connector account pause`) has no
+fingerprint and lasts until `connector account resume`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from connector.domain import utcnow
-from connector.store.tables import AccountStateRow, CommandRow
+from connector.store.tables import AccountStateRow, CommandRow, SyncCursorRow
+
+# The refused secret's fingerprint is one row of sync_cursors under this stream: per-account state that needs no
+# column (and so no migration); no pull ever reads a cursor of this name.
+FAILED_SECRET = "~failed_secret"
+OPERATOR = "paused by an operator"  # the start of an operator's pause reason
+OPERATOR_PAUSE = timedelta(days=36500)  # "until resumed": far enough, and still a date every store holds
 
 
 def _ensure(session: Session, account: str) -> None:
@@ -71,6 +84,69 @@ def resume(session: Session, account: str | None = None) -> None:
     if account is not None:
         query = query.where(t.account == account)
     session.execute(query, execution_options={"synchronize_session": False})
+    c = SyncCursorRow
+    forget = sa.delete(c).where(c.stream == FAILED_SECRET)
+    if account is not None:
+        forget = forget.where(c.account == account)
+    session.execute(forget, execution_options={"synchronize_session": False})
+
+
+def hold(session: Session, account: str, comment: str = "", now: datetime | None = None) -> None:
+    """An operator's pause: no pull, no push, until `connector account resume`; a secret change does not end it."""
+    now = now or utcnow()
+    pause(session, account, f"{OPERATOR}: {comment}" if comment else OPERATOR, until=now + OPERATOR_PAUSE)
+    _forget_secret(session, account)
+
+
+def remember_failed_secret(session: Session, account: str, fingerprint: str) -> None:
+    """The fingerprint of the secret a paused account's login was refused with."""
+    row = session.get(SyncCursorRow, (account, FAILED_SECRET))
+    if row is None:
+        session.add(SyncCursorRow(account=account, stream=FAILED_SECRET, value=fingerprint, updated_at=utcnow()))
+    else:
+        row.value, row.updated_at = fingerprint, utcnow()
+
+
+def _forget_secret(session: Session, account: str) -> None:
+    c = SyncCursorRow
+    session.execute(sa.delete(c).where(c.account == account, c.stream == FAILED_SECRET),
+                    execution_options={"synchronize_session": False})
+
+
+def failed_secrets(session: Session) -> dict[str, str]:
+    c = SyncCursorRow
+    return dict(session.exec(select(c.account, c.value).where(c.stream == FAILED_SECRET)).all())
+
+
+def resume_if_secret_changed(session: Session, account: str, fingerprint: Callable[[], str | None],
+                             now: datetime | None = None) -> bool:
+    """End a credentials pause whose secret is no longer the one refused; True if it ended. ``fingerprint`` is
+    called only for an account paused with a fingerprint kept (it reads the secret and hashes it slowly); None
+    (the secret cannot be read now) changes nothing."""
+    now = now or utcnow()
+    refused = failed_secrets_of(session, account)
+    if refused is None or account not in paused_accounts(session, now):
+        return False
+    current = fingerprint()
+    if current is None or current == refused:
+        return False
+    resume(session, account)
+    return True
+
+
+def failed_secrets_of(session: Session, account: str) -> str | None:
+    row = session.get(SyncCursorRow, (account, FAILED_SECRET))
+    return row.value if row else None
+
+
+PauseKind = Literal["credentials", "operator", "other"]
+
+
+def pause_kind(state: AccountStateRow, refused: str | None) -> PauseKind:
+    """Why an account is paused: its login was refused (a fingerprint kept), an operator, or an older pause."""
+    if refused is not None:
+        return "credentials"
+    return "operator" if state.paused_reason.startswith(OPERATOR) else "other"
 
 
 def paused_accounts(session: Session, now: datetime | None = None) -> set[str]:

@@ -69,7 +69,7 @@ def test_without_a_configuration_the_cli_says_how_to_start(capsys, monkeypatch):
     monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
     code, out, err = run(capsys, "orders")
     assert code == 2 and out == ""
-    assert "--config PATH" in err and "CONNECTOR_CONFIG" in err and "config.example.yaml" in err
+    assert "--config PATH" in err and "CONNECTOR_CONFIG" in err and "connector config example" in err
 
 
 def test_a_bad_configuration_exits_2_naming_the_key(capsys, tmp_path, monkeypatch):

@@ -140,3 +140,57 @@ def test_stale_after_is_bounded_so_that_the_staleness_stays_a_duration():
     data = example()
     data["daemon"]["stale_after"] = 10**12
     assert "daemon.stale_after: " in problems(data)
+
+
+# -- the environment over the file ------------------------------------------------------------------------------
+
+def test_the_environment_wins_over_the_file_key_by_key(monkeypatch):
+    monkeypatch.setenv("CONNECTOR_STORE__URL", "postgresql://connector@db:5432/connector")
+    monkeypatch.setenv("CONNECTOR_SCHEDULE__PULL_EVERY", "7m")
+    monkeypatch.setenv("connector_daemon__health_port", "0")  # names are not case-sensitive
+    monkeypatch.setenv("CONNECTOR_CARRIERS__NOVAPOSHTA__API_KEY_ENV", "NP_KEY_2")
+    monkeypatch.setenv("CONNECTOR_DB_PASSWORD", "not a setting")  # compose's: left alone
+    settings = load_settings(str(EXAMPLE))
+    assert settings.store.url == "postgresql://connector@db:5432/connector"
+    assert settings.schedule.pull_every == timedelta(minutes=7)
+    assert settings.schedule.push_every == timedelta(seconds=5)  # the file's, where the environment is silent
+    assert settings.daemon.health_port == 0
+    assert settings.carriers["novaposhta"].api_key.env == "NP_KEY_2"
+    assert settings.carriers["novaposhta"].base_url == "https://api.novaposhta.ua/v2.0/json"  # merged, not replaced
+    assert [a.name for a in settings.accounts] == ["rozetka-main", "chopni-main"]
+    # parse_settings reads only what it is given (tests, the demo)
+    assert parse_settings(example()).schedule.pull_every == timedelta(seconds=120)
+
+
+def test_a_list_comes_from_the_environment_as_json_and_no_file_is_needed(monkeypatch):
+    monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
+    monkeypatch.setenv("CONNECTOR_ACCOUNTS", '[{"name": "prom", "marketplace": "promua", '
+                                             '"base_url": "https://my.prom.ua/api/v1", "token_env": "PROM_TOKEN"}]')
+    settings = load_settings(None)
+    assert [a.name for a in settings.accounts] == ["prom"] and settings.store.url == "sqlite:///connector.db"
+    monkeypatch.setenv("CONNECTOR_ACCOUNTS", "prom")
+    with pytest.raises(ConfigError, match="CONNECTOR_ACCOUNTS is not valid JSON") as caught:
+        load_settings(str(EXAMPLE))
+    assert caught.value.exit_code == 2
+
+
+def test_a_wrong_value_from_the_environment_names_its_path_and_its_variable(monkeypatch):
+    monkeypatch.setenv("CONNECTOR_SCHEDULE__PULL_EVERY", "often")
+    monkeypatch.setenv("CONNECTOR_SCHEDULE__PUL_EVERY", "5m")
+    monkeypatch.setenv("CONNECTOR_ACCOUNTS", '[{"name": "x", "marketplace": "rozetka", "base_url": "https://a.b", '
+                                             '"username": "u", "password": "inline"}]')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(EXAMPLE))
+    message = caught.value.message
+    assert "schedule.pull_every: 'often' is not a duration; write e.g. 30s, 5m, 2h or 1d " \
+           "(from $CONNECTOR_SCHEDULE__PULL_EVERY)" in message
+    assert "schedule.pul_every: unknown key" in message
+    assert "accounts[0]: 'password' must not be written in the config file" in message  # no secrets there either
+    assert "with the environment is not valid" in message
+
+
+def test_an_unknown_section_in_the_environment_is_refused_not_ignored(monkeypatch):
+    monkeypatch.setenv("CONNECTOR_STOR__URL", "postgresql://db/x")
+    with pytest.raises(ConfigError, match="CONNECTOR_STOR__URL") as caught:
+        load_settings(str(EXAMPLE))
+    assert "CONNECTOR_STORE__URL" in caught.value.hint

@@ -29,7 +29,7 @@ def _instruction(name: str) -> str:
 def test_the_image_runs_as_a_non_root_user_from_a_slim_base_with_a_health_check():
     assert re.match(r"python:3\.\d+-slim", _instruction("FROM"))
     assert _instruction("USER") not in ("root", "0")
-    assert "/healthz" in _instruction("HEALTHCHECK")
+    assert "/livez" in _instruction("HEALTHCHECK")  # liveness: never fails because a marketplace is down
     for copied in ("connector", "adapters", "mappings"):  # the package is installed from the checkout
         assert re.search(rf"^COPY {copied} ", (ROOT / "Dockerfile").read_text(), re.M)
 
