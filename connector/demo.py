@@ -282,7 +282,8 @@ class Summary:
             if done:
                 lines.append(f"connector -c {config} order show {account.name}:{done[0].external_id}")
         lines += [f"connector -c {config} outbox", f"connector -c {config} orders --json",
-                  f"connector -c {config} db status"]
+                  f"connector -c {config} db status",
+                  f"connector -c {config} ui"]
         return lines
 
 

@@ -8,6 +8,8 @@ else a line a cycle.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from rich import box
@@ -18,7 +20,9 @@ from rich.text import Text
 
 from connector.cli.app import Context, cli, err, out, pass_context, plain, safe
 from connector.demo import ACCOUNT, ACCOUNTS, CHOPNI_ACCOUNT, PROMUA_ACCOUNT, Demo, Options, Snapshot, Summary
+from connector.errors import ConnectorError
 from connector.logs import configure as configure_logging
+from connector.web.server import UiServer
 
 STATUS_ORDER = ("new", "accepted", "processing", "ready_to_ship", "shipped", "ready_for_pickup", "delivered",
                 "completed", "cancelled", "delivery_failed", "return_requested", "returned", "refunded",
@@ -52,8 +56,8 @@ def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float
     configure_logging(c.log_level or "warning", c.log_format)  # warnings only: the table stays readable
     options = Options(cycles=cycles, store_url=store_url, speed=speed, seed=seed)
     live_mode = out.is_terminal
-    with Demo(options) as demo:
-        _header(demo, options)
+    with Demo(options) as demo, _page(demo) as page_url:
+        _header(demo, options, page_url)
         interrupted = False
         try:
             if live_mode:
@@ -77,7 +81,22 @@ def demo_cmd(c: Context, cycles: int | None, store_url: str | None, speed: float
         raise click.exceptions.Exit(1)
 
 
-def _header(demo: Demo, options: Options) -> None:
+@contextmanager
+def _page(demo: Demo) -> Iterator[str | None]:
+    """The web page (``connector ui``) over the demo's store, on a free local port, for as long as the day runs."""
+    try:
+        server = UiServer(demo.store, demo.settings).start()
+    except ConnectorError as exc:  # the demo goes on without it
+        err.print(f"the web page could not start: {safe(exc.message)}")
+        yield None
+        return
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _header(demo: Demo, options: Options, page_url: str | None = None) -> None:
     p = lambda text: out.print(plain(text), highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     length = f"{options.cycles} cycles" if options.cycles else "until Ctrl-C"
     p(f"connector demo: the real daemon against the bundled Rozetka, Chopni and Prom.ua sandboxes "
@@ -91,6 +110,9 @@ def _header(demo: Demo, options: Options) -> None:
     p(f"  daemon   accounts {', '.join(a.name for a in ACCOUNTS)}: pull every {options.pull_every:g} s, "
       f"push every {options.push_every:g} s"
       + (f", health {demo.health_url}/healthz" if demo.health_url else ""))
+    if page_url:
+        p(f"  page     {page_url}  (the web page, live while the demo runs; later: connector -c "
+          f"{demo.config_path} ui)")
 
 
 def _counts(counter: Counter) -> str:
