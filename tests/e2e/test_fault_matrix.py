@@ -28,6 +28,9 @@ from adapters.econt.adapter import build as build_econt
 from adapters.econt.sandbox import EcontSandbox
 from adapters.novaposhta.adapter import build as build_np
 from adapters.novaposhta.sandbox import DEFAULT_KEY, NovaPoshtaSandbox
+from adapters.promua.adapter import PromAdapter
+from adapters.promua.client import PromClient
+from adapters.promua.sandbox import PromSandbox
 from adapters.rozetka.adapter import RozetkaAdapter
 from adapters.rozetka.client import RozetkaClient
 from adapters.rozetka.sandbox import RozetkaSandbox
@@ -145,6 +148,40 @@ def chopni_push(store, fault: str) -> Outcome:
         return outcome
 
 
+def _prom(sandbox: PromSandbox) -> PromAdapter:
+    client = PromClient(sandbox.base_url, token="prom-token", policy=POLICY, requests_per_second=0)
+    return PromAdapter("promua-main", client, load("promua"), first_pull=timedelta(days=365), page_size=20,
+                       settle=0.7)
+
+
+def promua_pull(store, fault: str) -> Outcome:
+    with PromSandbox(seed=29, orders=30) as sandbox:
+        sandbox.add_token("prom-token")
+        adapter = _prom(sandbox)
+        _fault(sandbox.faults, fault, path="/api/v1/orders/list")
+        outcome = _twice(lambda: pull_account(store, adapter), lambda s: "")
+        with store.reading() as session:
+            stored = {o.external_id: o.marketplace_status for o in session.exec(select(OrderRow))}
+        assert stored == {str(i): sandbox.order(i)["status"] for i in sandbox.order_ids()}
+        return outcome
+
+
+def promua_push(store, fault: str) -> Outcome:
+    with PromSandbox(seed=30, orders=0) as sandbox:
+        sandbox.add_token("prom-token")
+        adapter = _prom(sandbox)
+        order_id = sandbox.add_order("pending")
+        pull_account(store, adapter)
+        _queue(store, str(order_id), "accept")
+        _fault(sandbox.faults, fault, path="/api/v1/orders/set_status", method="POST")
+        outcome = _twice(lambda: push_due(store, {"promua-main": adapter}, "pusher", settle=timedelta(0)),
+                         lambda s: _due_again(store, s))
+        applied = [w for w in sandbox.writes_for(order_id) if w["result"] == "applied"]
+        assert sandbox.order(order_id)["status"] == "received" and len(applied) == 1, "the step landed once"
+        assert _states(store) == ["done"]
+        return outcome
+
+
 def _carrier_job(name: str, start, build, login, ttn_of) -> Callable[..., Outcome]:
     def job(store, fault: str) -> Outcome:
         with start() as sandbox:
@@ -197,6 +234,8 @@ JOBS: dict[str, Callable[..., Outcome]] = {
     "Rozetka push": rozetka_push,
     "Chopni pull": chopni_pull,
     "Chopni push": chopni_push,
+    "Prom.ua pull": promua_pull,
+    "Prom.ua push": promua_push,
     "Nova Poshta tracking": _carrier_job("novaposhta", lambda: NovaPoshtaSandbox(seed=25),
                                          lambda login, **kw: build_np(login, load("novaposhta"), **kw),
                                          lambda s: CarrierLogin(s.url, api_key=DEFAULT_KEY), _np_numbers),

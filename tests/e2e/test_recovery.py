@@ -160,3 +160,61 @@ def test_the_store_error_names_no_sql_and_no_parameters(store):
     exc = sa.exc.DataError("INSERT INTO orders (buyer_name) VALUES (%(n)s)", {"n": "Ivan Petrenko"},
                            Exception("value too long"))
     assert describe(exc) == "Exception: value too long"
+
+
+def test_a_tracking_run_killed_mid_batch_loses_nothing_and_asks_only_for_what_is_left(store, tmp_path,
+                                                                                      record_property):
+    """kill -9 while the second batch's answer is on its way: the first batch is committed, the second never was;
+    the next run asks only for the parcels still due and stores every carrier event once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from adapters.novaposhta.sandbox import DEFAULT_KEY, NovaPoshtaSandbox
+    from connector.domain import Shipment
+    from connector.store.orders import upsert_pulled
+    from connector.store.tables import ShipmentEventRow, ShipmentRow
+    from tests.factories import pulled, raw_of
+
+    with NovaPoshtaSandbox(seed=41) as np:
+        numbers = [np.add_parcel(code=5) for _ in range(150)]
+        with store.transaction() as session:
+            for i, ttn in enumerate(numbers):
+                order = pulled(str(5000 + i))
+                order.shipments = [Shipment("novaposhta", ttn)]
+                upsert_pulled(session, order, raw_of(order))
+        config = tmp_path / "connector.yaml"
+        config.write_text(yaml.safe_dump({
+            "store": {"url": store.url},
+            "accounts": [{"name": "rozetka-main", "marketplace": "rozetka", "base_url": "http://127.0.0.1:9",
+                          "username": "shop@example.com", "password_env": "TEST_KILL_PASSWORD"}],
+            "carriers": {"novaposhta": {"base_url": np.url, "api_key_env": "TEST_KILL_NP_KEY"}}}))
+        env = {**os.environ, "TEST_KILL_NP_KEY": DEFAULT_KEY, "TEST_KILL_PASSWORD": "x"}
+        connector = str(Path(sys.executable).with_name("connector"))
+        np.faults.next("slow", times=1, seconds=0)  # the first batch passes at once…
+        np.faults.next("slow", times=1, seconds=30)  # …the second is still on its way when the kill comes
+        proc = subprocess.Popen([connector, "-c", str(config), "track"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while len(np.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the first batch's transaction commits before the second request goes out
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        np.faults.clear()
+        with store.reading() as session:
+            checked = session.exec(select(ShipmentRow).where(ShipmentRow.checked_at.is_not(None))).all()
+        assert len(checked) == 100, "the first batch was committed whole, the second not at all"
+        done = subprocess.run([connector, "-c", str(config), "track", "--json"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert len(np.requests) == 3, "the second run asked only for the 50 parcels still due"
+        with store.reading() as session:
+            rows = session.exec(select(ShipmentRow)).all()
+            events = session.exec(select(ShipmentEventRow)).all()
+        assert all(r.status == "in_transit" for r in rows) and len(events) == 150
+    _cell(record_property, "Nova Poshta tracking", "kill -9 mid-run", store.dialect, 2, "(killed)")
