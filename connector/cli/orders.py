@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import click
 from rich.table import Table
 
-from connector.cli.app import (
-    ID_MAX, ORDER_REF, Context, cli, err, json_option, out, pass_context, print_json, safe,
-)
 from adapters import CARRIERS
-from connector.domain import CancelReason, Status
+from connector.cli.app import (
+    DURATION,
+    ID_MAX,
+    ORDER_REF,
+    Context,
+    account_option,
+    cli,
+    err,
+    json_option,
+    local_time,
+    out,
+    pass_context,
+    print_json,
+    safe,
+)
 from connector.cli.events import SINCE
+from connector.domain import CancelReason, Status
 from connector.store.listing import orders_since
 from connector.store.queries import list_orders, order_detail
-from connector.sync.intake import submit
 from connector.store.tables import CommandRow
+from connector.sync.intake import submit
 
 
 @cli.command("orders")
-@click.option("--account", help="Only this account.")
+@account_option()
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="Only this canonical status.")
 @click.option("--review", is_flag=True, help="Only orders flagged for review.")
 @click.option("--limit", type=click.IntRange(min=1, max=ID_MAX, clamp=True), default=100, show_default=True,
@@ -28,22 +41,22 @@ from connector.store.tables import CommandRow
 @click.option("--since", type=SINCE, help="Only orders stored after TIME (synced_at), oldest first.")
 @json_option
 @pass_context
-def orders_cmd(c: Context, account: str | None, status: str | None, review: bool, limit: int, since,
+def orders_cmd(c: Context, accounts: tuple[str, ...], status: str | None, review: bool, limit: int, since,
                as_json: bool) -> None:
     """List orders, newest change first: canonical status beside the marketplace's own."""
     with c.store().reading() as session:
         rows = (orders_since if since else list_orders)(
-            session, *([since] if since else []), account=account, status=status,
+            session, *([since] if since else []), account=list(accounts), status=status,
             needs_review=True if review else None, limit=limit)
     if as_json:
         print_json([r.as_json() for r in rows])
         return
     if not rows:
-        out.print("no orders match" if account or status or review else "no orders in the store yet")
+        out.print("no orders match" if accounts or status or review else "no orders in the store yet")
         return
     table = Table(title=f"{len(rows)} order(s)")
     for col in ("id", "account", "order", "status", "marketplace status", "payment", "TTN", "shipment",
-                "total", "changed (UTC)"):
+                "total", "changed"):
         table.add_column(col, justify="right" if col in ("id", "total") else "left")
     for r in rows:
         o, s = r.order, r.shipment
@@ -51,7 +64,7 @@ def orders_cmd(c: Context, account: str | None, status: str | None, review: bool
             str(o.id), safe(o.account), safe(o.external_id), o.status + (" ⚑" if o.needs_review else ""),
             safe(f"{o.marketplace_status} {o.marketplace_status_label}"), o.payment_status,
             safe(s.ttn) if s else "", s.status if s else "", f"{o.total} {safe(o.currency)}",
-            o.changed_at.strftime("%Y-%m-%d %H:%M"),
+            local_time(o.changed_at),
         )
     out.print(table)
 
@@ -112,7 +125,7 @@ def order_show(c: Context, ref: str, as_json: bool) -> None:
     out.print(timeline)
 
 
-def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: float, key: str | None,
+def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: timedelta, key: str | None,
            as_json: bool) -> None:
     """Validate the command, write it to the outbox (once per idempotency key), and optionally wait for its push."""
     store = c.store()
@@ -124,7 +137,7 @@ def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: 
         out.print(f"{verb}: command {command_id} ({kind}) for order {row.id} {safe(order_ref)}")
     state = queued.row
     if wait:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout.total_seconds()
         with err.status(f"waiting for command {command_id} to be pushed (needs `connector run`)"):
             while True:
                 with store.reading() as session:
@@ -142,7 +155,7 @@ def _queue(c: Context, ref: str, kind: str, payload: dict, wait: bool, timeout: 
         out.print(f"command {command_id}: {state.state}" + (f": {safe(detail)}" if detail else ""))
     if wait and state.state != "done":
         if state.state not in ("failed", "cancelled"):
-            err.print(f"still {state.state} after {timeout:.0f} s: is `connector run` running? "
+            err.print(f"still {state.state} after {timeout.total_seconds():.0f} s: is `connector run` running? "
                       "(`connector sync --once` pushes by hand)")
         raise click.exceptions.Exit(1)
 
@@ -164,7 +177,8 @@ def command_options(fn):
     fn = click.option("--key", callback=_check_key, metavar="TEXT",
                       help=f"Your own idempotency key (e.g. an ERP document id, at most {KEY_MAX} "
                            "characters): the same key queues once.")(fn)
-    fn = click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds --wait waits.")(fn)
+    fn = click.option("--timeout", type=DURATION, default="120s", show_default=True,
+                      help="How long --wait waits: 30s, 5m, 2h.")(fn)
     fn = click.option("--wait", is_flag=True, help="Wait until the command is pushed; exit 1 unless it succeeds.")(fn)
     fn = json_option(fn)
     fn = click.argument("ref", type=ORDER_REF)(fn)
@@ -212,7 +226,7 @@ def order_cancel(c, ref, reason, comment, duplicate_of, wait, timeout, key, as_j
 
 
 @order.command("refund")
-@click.option("--note", required=True, help="What was refunded and how.")
+@click.option("--comment", "--note", "note", required=True, help="What was refunded and how.")
 @command_options
 def order_refund(c, ref, note, wait, timeout, key, as_json):
     """Record a refund (where the marketplace has a refund status)."""
@@ -220,7 +234,7 @@ def order_refund(c, ref, note, wait, timeout, key, as_json):
 
 
 @order.command("exchange")
-@click.option("--note", required=True, help="What the goods were exchanged for.")
+@click.option("--comment", "--note", "note", required=True, help="What the goods were exchanged for.")
 @command_options
 def order_exchange(c, ref, note, wait, timeout, key, as_json):
     """Record an exchange (where the marketplace has one)."""

@@ -12,21 +12,8 @@ from sqlmodel import Session, select
 from connector.domain import utcnow
 from connector.logs import redact
 from connector.store.accounts import states
-from connector.store.queries import OrderSummary, _latest_shipments
+from connector.store.queries import OrderSummary, _latest_shipments, filtered
 from connector.store.tables import AccountStateRow, OrderRow
-
-
-def _filtered(query, *, account: str | None, status: str | None, needs_review: bool | None,
-              since: datetime | None):
-    if account:
-        query = query.where(OrderRow.account == account)
-    if status:
-        query = query.where(OrderRow.status == status)
-    if needs_review is not None:
-        query = query.where(OrderRow.needs_review == needs_review)
-    if since is not None:
-        query = query.where(OrderRow.synced_at > since)
-    return query
 
 
 def _summaries(session: Session, orders: Sequence[OrderRow]) -> list[OrderSummary]:
@@ -38,7 +25,7 @@ def orders_since(session: Session, since: datetime, *, account: str | None = Non
                  needs_review: bool | None = None, limit: int = 100) -> list[OrderSummary]:
     """Orders the connector stored a new version of after ``since`` (``synced_at``, its own clock), oldest first:
     the order to poll them in (docs/erp-contract.md; the feed is the exact way)."""
-    query = _filtered(select(OrderRow), account=account, status=status, needs_review=needs_review, since=since)
+    query = filtered(select(OrderRow), account=account, status=status, needs_review=needs_review, since=since)
     return _summaries(session, session.exec(query.order_by(OrderRow.synced_at, OrderRow.id).limit(limit)).all())
 
 
@@ -54,7 +41,7 @@ def order_page(session: Session, *, cursor: str | None = None, account: str | No
     """One page of orders, newest id first. The cursor is the last id shown: ids never change, so paging through
     shows each matching order once, however the orders change meanwhile (a cursor over ``changed_at`` would
     skip an order that changed between two pages)."""
-    query = _filtered(select(OrderRow), account=account, status=status, needs_review=needs_review, since=since)
+    query = filtered(select(OrderRow), account=account, status=status, needs_review=needs_review, since=since)
     if cursor:
         query = query.where(OrderRow.id < parse_cursor(cursor))
     rows = session.exec(query.order_by(OrderRow.id.desc()).limit(limit + 1)).all()

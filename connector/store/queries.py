@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -122,15 +124,25 @@ def _latest_shipments(session: Session, order_ids: list[int]) -> dict[int, Shipm
     return {s.order_id: s for s in rows}
 
 
-def list_orders(session: Session, *, account: str | None = None, status: str | None = None,
-                needs_review: bool | None = None, limit: int = 100) -> list[OrderSummary]:
-    query = select(OrderRow).order_by(OrderRow.changed_at.desc(), OrderRow.id.desc()).limit(limit)
+def filtered(query, *, account: str | Sequence[str] | None = None, status: str | None = None,
+             needs_review: bool | None = None, since: datetime | None = None):
+    """The order filters every face offers: one account or several, a canonical status, flagged for review,
+    stored after a time (``synced_at``)."""
     if account:
-        query = query.where(OrderRow.account == account)
+        query = query.where(OrderRow.account.in_([account] if isinstance(account, str) else list(account)))
     if status:
         query = query.where(OrderRow.status == status)
     if needs_review is not None:
         query = query.where(OrderRow.needs_review == needs_review)
+    if since is not None:
+        query = query.where(OrderRow.synced_at > since)
+    return query
+
+
+def list_orders(session: Session, *, account: str | Sequence[str] | None = None, status: str | None = None,
+                needs_review: bool | None = None, limit: int = 100) -> list[OrderSummary]:
+    query = filtered(select(OrderRow).order_by(OrderRow.changed_at.desc(), OrderRow.id.desc()).limit(limit),
+                     account=account, status=status, needs_review=needs_review)
     orders = session.exec(query).all()
     shipments = _latest_shipments(session, [o.id for o in orders])
     return [OrderSummary(o, shipments.get(o.id)) for o in orders]
