@@ -170,8 +170,8 @@ def require_migrated(store: Store) -> None:
 
 
 @click.group(
-    help="Marketplace order sync: pulls orders from Rozetka and Chopni into one canonical store that ERPs read, "
-    "and pushes the seller's changes back.\n\n" + EXIT_CODES,
+    help="Marketplace order sync: pulls orders from every configured marketplace account into one canonical store "
+    "that ERPs read, pushes the seller's changes back, and follows parcels at their carriers.\n\n" + EXIT_CODES,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
 )
 @click.option("--config", "-c", envvar=CONFIG_ENV, metavar="PATH",
