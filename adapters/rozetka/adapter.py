@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import Page, PulledOrder, PushResult, latest_change, push_in_steps, scan_cursor
@@ -20,7 +20,8 @@ log = get_logger(__name__)
 
 # What a pull asks Rozetka to embed: lines, delivery (TTN), payment, the status object and what may follow it.
 EXPAND = "user,delivery,delivery_service,purchases,payment,status_data,status_available,order_status_history"
-MAX_PAGES = 2000  # 40,000 orders changed in one window is a runaway, not a busy day
+MAX_PAGES = 2000  # the most pages one window is read to: a window that holds more is cut into shorter ones
+SECOND = timedelta(seconds=1)  # the filters' resolution
 MAX_STEPS = 8  # the longest walks are 1 → 26 → 61 and 61 → 26 → 61, plus re-reads after lost answers
 
 
@@ -30,7 +31,7 @@ class RozetkaAdapter:
     def __init__(self, account: str, client: RozetkaClient, vocabulary: Vocabulary, *,
                  lookback: timedelta = timedelta(minutes=5), first_pull: timedelta = timedelta(days=30),
                  settle: float = 3.0, clock: Callable[[], datetime] = utcnow,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_pages: int | None = None) -> None:
         self.account = account
         self.client = client
         self.vocabulary = vocabulary
@@ -38,6 +39,7 @@ class RozetkaAdapter:
         # After a write whose answer was lost, wait this long before re-reading: a request that timed out on our
         # side may still be running on Rozetka's.
         self.settle, self.sleep = settle, sleep
+        self.max_pages = max_pages  # pages per window; None: MAX_PAGES
 
     def close(self) -> None:
         self.client.close()
@@ -45,42 +47,111 @@ class RozetkaAdapter:
     # -- pull ---------------------------------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
-        """Orders changed since ``cursor − lookback``, by id ascending.
+        """Orders changed since ``cursor − lookback``, by id ascending; a history too long for one scan in windows.
 
         Sorting by id keeps every order in its place while the scan runs: an order that changes mid-scan still
         matches the filter and does not move, and new orders append at the end, so nothing is skipped (a row may
-        repeat across a page boundary; the store dedupes). The new cursor (the highest ``changed`` seen) is given
-        only with the last page of a complete scan, so a scan cut short is simply read again.
+        repeat across a page boundary; it is handed out once). The new cursor (the highest ``changed`` seen) is
+        given only with the last page of a complete scan, so a scan cut short is simply read again.
+
+        A scan holding more than ``max_pages`` pages (a first import of a large seller) is read in windows of change
+        time instead (``changed_from`` … ``changed_to``, whole seconds, both inclusive): before each window one
+        search sorted by ``changed`` finds where the window must end to hold fewer than ``max_pages`` pages; the
+        last window is open-ended as above. Each closed window's last page carries a cursor (the window's end), so
+        an import cut short resumes at the window it was in. An order that changes while a closed window is read
+        leaves it for the open one; the rows behind it move back a place, which ``_meta.totalCount`` shows, and the
+        pages they may have moved to are read again, so none is skipped.
         """
-        started = self.clock()
+        started = self._started = self.clock()
         mark = datetime.fromisoformat(cursor) if cursor else None
         since = (mark - self.lookback) if mark else started - self.first_pull
-        params = {"types": 1, "sort": "id", "expand": EXPAND, "changed_from": mapper.to_kyiv(since)}
+        cap = self.max_pages or MAX_PAGES
+        base = {"types": 1, "sort": "id", "expand": EXPAND}
         seen: set[str] = set()
         high = mark
-        page_no = 1
+        lo = since.replace(microsecond=0)
+        hi: datetime | None = None  # the first window is open: the whole scan, as long as it fits the cap
+
+        def first_page(hi: datetime | None) -> tuple[dict, list[dict], dict]:
+            window = base | {"changed_from": mapper.to_kyiv(lo)}
+            if hi is not None:
+                window["changed_to"] = mapper.to_kyiv(hi - SECOND)
+            return (window, *_orders_and_meta(self.client.search_orders(window | {"page": 1})))
+
+        window, orders, meta = first_page(hi)
         while True:
-            content = self.client.search_orders(params | {"page": page_no})
-            orders, meta = _orders_and_meta(content)
-            fresh = [o for o in orders if str(o.get("id")) not in seen]
-            if orders and not fresh:
-                yield Page([], notes=[f"page {page_no} repeated orders already read; scan stopped, cursor kept"])
-                return
-            pulled = [mapper.pulled(o, self.account, self.vocabulary) for o in fresh]
-            seen.update(p.external_id for p in pulled)
-            high = latest_change(pulled, high)
-            last = not orders or page_no >= int(meta.get("pageCount") or 1)
-            if not last and page_no >= MAX_PAGES:
-                yield Page(pulled)  # what was read is kept; the window was too big to finish, say so
-                raise PermanentError(f"Rozetka's change window holds more than {MAX_PAGES} pages of orders; the "
-                                     "scan stopped and the cursor was kept",
-                                     hint="pull a shorter window first: lower the account's lookback, or resync "
-                                          "orders one by one; then the scan can finish")
-            if last:
-                yield Page(pulled, cursor=scan_cursor(high, started, mark))
-                return
-            yield Page(pulled)
-            page_no += 1
+            while int(meta.get("pageCount") or 1) > cap and (hi is None or hi - lo > SECOND):
+                end = self._window_end(base, lo, cap)
+                if hi is None and end is None:
+                    break  # the probe says it fits after all: read it open (and fail loudly at the cap)
+                if hi is not None and (end is None or end >= hi):
+                    end = lo + max(SECOND, timedelta(seconds=int((hi - lo).total_seconds()) // 2))
+                hi = end
+                window, orders, meta = first_page(hi)
+            in_window: set[str] = set()
+            total = int(meta.get("totalCount") or 0)
+            per_page = int(meta.get("perPage") or len(orders) or 20)
+            page_no, top = 1, 0  # top: the furthest page read (a page read again is not a repeat)
+            while True:
+                if orders and page_no > top and all(str(o.get("id")) in in_window for o in orders):
+                    yield Page([], notes=[f"page {page_no} repeated orders already read; scan stopped, "
+                                          "cursor kept"])
+                    return
+                top = max(top, page_no)
+                in_window.update(str(o.get("id")) for o in orders)
+                pulled = [mapper.pulled(o, self.account, self.vocabulary) for o in orders
+                          if str(o.get("id")) not in seen]
+                seen.update(p.external_id for p in pulled)
+                high = latest_change(pulled, high)
+                last = not orders or page_no >= int(meta.get("pageCount") or 1)
+                if not last and page_no >= cap:
+                    yield Page(pulled)  # what was read is kept; the window was too big to finish, say so
+                    raise PermanentError(
+                        f"Rozetka's change window holds more than {cap} pages of orders in one second; the scan "
+                        "stopped and the cursor was kept",
+                        hint="resync those orders one by one, or raise the adapter's page cap; then the scan can "
+                             "finish")
+                if last and hi is None:
+                    yield Page(pulled, cursor=scan_cursor(high, started, mark))
+                    return
+                if last:
+                    # the window is done: its end is the new mark, unless the mark is already past it (lookback)
+                    done = hi if mark is None or hi > mark else None
+                    yield Page(pulled, cursor=done.astimezone(UTC).isoformat() if done else None)
+                    break
+                yield Page(pulled)
+                page_no += 1
+                orders, meta = _orders_and_meta(self.client.search_orders(window | {"page": page_no}))
+                now_total = int(meta.get("totalCount") or 0)
+                if hi is not None and now_total < total:
+                    # orders left this closed window (they changed, and moved on to the open one): the rows behind
+                    # them moved back, over a page boundary; read again from where they may now be
+                    page_no = max(1, page_no - -(-(total - now_total) // per_page))
+                    log.info("rozetka window shrank while read; reading back", left=total - now_total, page=page_no)
+                    orders, meta = _orders_and_meta(self.client.search_orders(window | {"page": page_no}))
+                    now_total = int(meta.get("totalCount") or 0)
+                total = now_total
+            lo = hi
+            hi = self._window_end(base, lo, cap)  # None: the rest fits the cap, read it open
+            window, orders, meta = first_page(hi)
+
+    def _window_end(self, base: dict[str, Any], lo: datetime, cap: int) -> datetime | None:
+        """Where a window from ``lo`` must end to hold fewer than ``cap`` pages: the ``changed`` of the first order
+        on page ``cap`` when sorted by change time (every earlier change is on an earlier page). One second at
+        least, however many orders changed in it. None: what changed since ``lo`` fits in ``cap`` pages."""
+        probe = self.client.search_orders(base | {"sort": "changed", "changed_from": mapper.to_kyiv(lo),
+                                                  "page": cap})
+        orders, meta = _orders_and_meta(probe)
+        if int(meta.get("pageCount") or 1) <= cap or not orders:
+            return None
+        try:
+            end = mapper.from_kyiv(str(orders[0].get("changed") or ""), "changed")
+        except PayloadError:
+            end = lo + max(SECOND, (self.clock() - lo) / 2)  # no usable time on it: halve what is left
+        log.info("rozetka scan too big for one window; reading it in windows", pages=meta.get("pageCount"),
+                 cap=cap, until=end.isoformat())
+        # never past the scan's start: what changes while the scan runs belongs to the open window
+        return max(min(end, self._started).replace(microsecond=0), lo + SECOND)
 
     def fetch(self, external_id: str) -> PulledOrder:
         return mapper.pulled(self._read(external_id), self.account, self.vocabulary)
@@ -162,3 +233,4 @@ def _orders_and_meta(content: Any) -> tuple[list[dict], dict]:
     if not isinstance(content, dict) or not isinstance(content.get("orders"), list):
         raise PayloadError("Rozetka's order search answered without an orders list", raw=str(content)[:2000])
     return [o for o in content["orders"] if isinstance(o, dict)], content.get("_meta") or {}
+

@@ -255,14 +255,12 @@ def test_a_return_after_a_delivery_is_a_return_request_and_before_one_a_failed_d
     assert stored(store)[str(delivered)] == ("90", "return_requested")
 
 
-def test_a_window_too_big_to_finish_fails_loudly_and_keeps_what_was_read(store, sandbox, monkeypatch):
+def test_a_window_too_big_for_the_page_cap_is_read_in_shorter_windows(store, sandbox, monkeypatch):
     from adapters.rozetka import adapter as rozetka_adapter
-    from connector.errors import PermanentError
-    from connector.store.tables import AccountStateRow
     monkeypatch.setattr(rozetka_adapter, "MAX_PAGES", 2)
-    with pytest.raises(PermanentError, match="more than 2 pages"):
-        pull_account(store, adapter(sandbox))
+    summary = pull_account(store, adapter(sandbox))
+    assert stored(store) == truth(sandbox) and summary.created == 45 and summary.problems == []
     with store.transaction() as session:
-        assert read_cursor(session, "rozetka-main", "orders") is None
-        state = session.get(AccountStateRow, "rozetka-main")
-    assert len(stored(store)) == 40 and "more than 2 pages" in state.last_error and state.failures == 1
+        assert read_cursor(session, "rozetka-main", "orders") == summary.cursor is not None
+    # no window past the first attempt was read beyond the cap
+    assert max(int(p) for p in searches(sandbox)) <= 2
