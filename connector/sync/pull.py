@@ -8,9 +8,13 @@ quarantine with its reason; the rest of the page and its cursor are stored eithe
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from queue import Empty, Full, Queue
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -121,19 +125,83 @@ def _renew(store: Store, account: str, owner: str, lease: timedelta) -> bool:
 def _pages(store: Store, adapter: MarketplaceAdapter, summary: PullSummary, owner: str, lease: timedelta,
            lost: threading.Event, stop: threading.Event | None,
            on_page: Callable[[PullSummary], None] | None) -> None:
-    for page in adapter.pull(summary.cursor):
-        if lost.is_set():
-            raise LeaseLost(f"the lease on {adapter.account} was taken over while its page was read",
-                            hint="the other daemon continues the pull; nothing of this page was written")
-        _store_page(store, adapter, page, summary, owner, lease)
-        if on_page is not None:
-            on_page(summary)
-        summary.notes += page.notes
-        for note in page.notes:
-            log.warning("pull note", note=note)
-        if stop is not None and stop.is_set():
-            summary.notes.append("stopped between pages: shutting down; the next run reads on")
-            break
+    with prefetched(lambda: adapter.pull(summary.cursor), stop) as pages:
+        for page in pages:
+            if lost.is_set():
+                raise LeaseLost(f"the lease on {adapter.account} was taken over while its page was read",
+                                hint="the other daemon continues the pull; nothing of this page was written")
+            _store_page(store, adapter, page, summary, owner, lease)
+            if on_page is not None:
+                on_page(summary)
+            summary.notes += page.notes
+            for note in page.notes:
+                log.warning("pull note", note=note)
+            if stop is not None and stop.is_set():
+                summary.notes.append("stopped between pages: shutting down; the next run reads on")
+                break
+
+
+_DONE = object()  # the adapter's scan ended
+PREFETCH = 2  # pages read ahead of the store, at most
+
+
+@contextmanager
+def prefetched(scan: Callable[[], Iterator[Page]], stop: threading.Event | None = None,
+               depth: int = PREFETCH) -> Iterator[Iterator[Page]]:
+    """The pages of ``scan()``, read ahead in a thread of their own while the caller stores the one in hand.
+
+    The scan (the adapter's generator) is started, advanced and closed in that one thread only: the adapter is never
+    called from two threads. At most ``depth`` pages wait in the queue (and one more is being read), so a slow store
+    holds the reader back and memory stays bounded. What the scan raises is raised to the caller in its place, after
+    the pages read before it, so a page and its cursor are stored exactly as without the thread. Once ``stop`` is set
+    no further page is asked for. Leaving the block (done, ``break``, an exception) cancels the reader and waits for
+    it: a request in flight is finished (it has its own deadline) and thrown away, never stored."""
+    queue: Queue[Any] = Queue(maxsize=max(1, depth))
+    cancel = threading.Event()
+    context = contextvars.copy_context()  # the log fields bound for this pull (account, job) go along
+
+    def put(item: Any) -> bool:
+        while not cancel.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            pages = scan()
+            try:
+                for page in pages:
+                    if not put(page) or (stop is not None and stop.is_set()):
+                        break
+            finally:
+                getattr(pages, "close", lambda: None)()  # a generator's own clean-up, in this thread
+        except BaseException as exc:  # noqa: BLE001  handed over to the caller, raised there
+            put(exc)
+        finally:
+            put(_DONE)
+
+    def pages() -> Iterator[Page]:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=context.run, args=(read,), name="pull-prefetch", daemon=True)
+    thread.start()
+    try:
+        yield pages()
+    finally:
+        cancel.set()
+        while thread.is_alive():
+            with suppress(Empty):
+                queue.get(timeout=0.1)  # make room: the reader may be waiting to put
+        thread.join()
 
 
 def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary, owner: str,
