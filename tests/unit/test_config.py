@@ -156,7 +156,8 @@ def test_the_environment_wins_over_the_file_key_by_key(monkeypatch):
     assert settings.schedule.push_every == timedelta(seconds=5)  # the file's, where the environment is silent
     assert settings.daemon.health_port == 0
     assert settings.carriers["novaposhta"].api_key.env == "NP_KEY_2"
-    assert settings.carriers["novaposhta"].base_url == "https://api.novaposhta.ua/v2.0/json"  # merged, not replaced
+    # merged key by key: the file's base_url stays beside the environment's key
+    assert settings.carriers["novaposhta"].base_url == example()["carriers"]["novaposhta"]["base_url"].rstrip("/")
     assert [a.name for a in settings.accounts] == ["rozetka-main", "chopni-main"]
     # parse_settings reads only what it is given (tests, the demo)
     assert parse_settings(example()).schedule.pull_every == timedelta(seconds=120)
