@@ -62,15 +62,19 @@ class UpsertResult:
 
 
 def upsert_pulled(session: Session, pulled: Order, raw: RawPayload, *, now: datetime | None = None,
-                  actor: Actor = Actor.MARKETPLACE, comment: str = "") -> UpsertResult:
+                  actor: Actor = Actor.MARKETPLACE, comment: str = "", guarded: bool = True) -> UpsertResult:
     """Merge an order as the marketplace reports it now into the store.
 
     ``pulled.status`` is the mapped status the marketplace proposes; the lifecycle decides what it does (it never
     regresses, a stale page never overwrites newer data). An identical payload to the last one writes nothing.
     ``actor`` is who caused the change: the marketplace for a pull, the seller when a push is read back.
+    ``guarded`` inserts a new order inside a savepoint, so losing the race to another writer merges into theirs;
+    a caller that retries its whole unit of work on an IntegrityError (the pull's fast path) saves the savepoint.
     """
     now = now or utcnow()
     row = _find(session, pulled.key)
+    if row is None and not guarded:
+        return _insert(session, pulled, raw, now, actor, comment)
     if row is None:
         try:
             with session.begin_nested():

@@ -219,8 +219,8 @@ def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: 
                 for pulled in page.orders:
                     if isolate:
                         _store_isolated(session, adapter, pulled, counts)
-                    else:
-                        _store_one(session, adapter, pulled, counts)
+                    else:  # a race lost to another writer fails the page, which is then written again, isolated
+                        _store_one(session, adapter, pulled, counts, guarded=False)
                 if page.cursor:
                     write_cursor(session, adapter.account, STREAM, page.cursor)
             break
@@ -247,7 +247,8 @@ def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: 
         log.warning("order needs attention", problem=problem)
 
 
-def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder, counts: PullSummary) -> None:
+def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder, counts: PullSummary, *,
+               guarded: bool = True) -> None:
     key = OrderKey(adapter.marketplace, adapter.account, pulled.external_id)
     problem = identity_problem(pulled.external_id)
     if problem or isinstance(pulled.error, OrderIdError):
@@ -260,7 +261,7 @@ def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrde
         keep_unparsed(session, key, pulled.raw, str(pulled.error))
         counts.unparsed.append(f"{pulled.external_id}: {pulled.error}")
         return
-    result = upsert_pulled(session, pulled.order, pulled.raw)
+    result = upsert_pulled(session, pulled.order, pulled.raw, guarded=guarded)
     setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
     if result.event and result.event.outcome.anomaly:
         counts.anomalies += 1

@@ -710,3 +710,26 @@ def test_on_postgresql_the_lease_query_reads_only_open_commands_whatever_the_sta
         compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {compiled}")))
     assert "ix_commands_open" in plan and "Seq Scan on commands" not in plan, plan
+
+
+def test_a_pull_that_loses_an_insert_race_merges_into_the_winners_order(store, monkeypatch):
+    """The fast path inserts new orders without a savepoint; losing the race to another writer (a push's
+    read-back, a resync) fails the page, which is written again record by record and merges into theirs."""
+    import connector.store.orders as orders
+    winner = pulled("88", Status.NEW, code="1")
+    with store.transaction() as session:
+        theirs = upsert_pulled(session, winner, raw_of(winner)).order_id
+    mine = pulled("88", Status.ACCEPTED, code="26", minutes=5)
+    real_find, blind = orders._find, [True]
+
+    def find_once_blind(session, key):  # the first look happens before the other writer's commit is visible
+        if blind[0]:
+            blind[0] = False
+            return None
+        return real_find(session, key)
+
+    monkeypatch.setattr(orders, "_find", find_once_blind)
+    summary = pull_account(store, FakeAdapter(pages=[Page([PulledOrder("88", raw_of(mine), mine)])]))
+    with store.reading() as session:
+        rows = session.exec(select(OrderRow).where(OrderRow.external_id == "88")).all()
+    assert [r.id for r in rows] == [theirs] and rows[0].status == "accepted" and summary.updated == 1
