@@ -130,10 +130,11 @@ def test_the_demo_plays_a_day_on_both_marketplaces_and_every_command_it_queued_i
     assert prom_moves >= {("new", "accepted"), ("delivered", "completed")}
     assert any(to == "delivered" for _, to in prom_moves)
 
-    # Chopni e-mails the buyer for every history row: as many e-mails as status changes pushed, one per command
+    # Chopni e-mails the buyer for every history row: as many e-mails as status changes pushed, at most one per
+    # command (a command may find its step already done and send nothing, never send one twice)
     emails = EMAILS.search(out)
     assert emails and emails[1] == emails[2]
-    assert int(emails[1]) == sum(1 for kind, _ in commands if kind != "message_buyer") >= 4
+    assert 4 <= int(emails[1]) <= sum(1 for kind, _ in commands if kind != "message_buyer")
 
 
 def test_the_demo_writes_into_the_store_it_is_given_and_refuses_to_reuse_it(capsys, tmp_path):
