@@ -119,7 +119,7 @@ def _track_carrier(store: Store, adapter: CarrierAdapter, group: list[DueParcel]
         summary.asked[name] = summary.asked.get(name, 0) + len(batch)
         for attempt in range(3):
             try:
-                _write_batch(store, batch, reports, rules, every, summary, now())
+                _write_batch(store, name, batch, reports, rules, every, summary, now())
                 break
             except ConcurrentUpdate:  # a pull wrote one of these orders meanwhile: the reports are still good
                 if attempt == 2:
@@ -128,7 +128,7 @@ def _track_carrier(store: Store, adapter: CarrierAdapter, group: list[DueParcel]
             on_batch(summary)
 
 
-def _write_batch(store: Store, batch: list[DueParcel], reports: Mapping[str, ParcelReport],
+def _write_batch(store: Store, carrier: str, batch: list[DueParcel], reports: Mapping[str, ParcelReport],
                  rules: Callable[[str], TrackingRules], every: timedelta, summary: TrackSummary,
                  moment: datetime) -> None:
     moved, commands, alerts, changed = [], [], [], 0
@@ -142,8 +142,8 @@ def _write_batch(store: Store, batch: list[DueParcel], reports: Mapping[str, Par
             last_change = shipment.carrier_updated_at
             result = record(session, parcel.shipment_id, report, now=moment,
                             next_check_at=next_check(moment, every, report.updated_at or last_change))
-            if adapter_carrier := _routed(shipment, parcel):
-                shipment.carrier = adapter_carrier
+            if shipment.carrier != carrier:  # routed by its number's format: the ERP sees the carrier now
+                shipment.carrier = carrier
             changed += result.changed
             order = session.get(OrderRow, parcel.order_id)
             account_rules = rules(parcel.account)
@@ -186,8 +186,3 @@ def _write_batch(store: Store, batch: list[DueParcel], reports: Mapping[str, Par
     for line in alerts:
         log.warning("ALERT parcel", alert=line)
 
-
-def _routed(shipment: ShipmentRow, parcel: DueParcel) -> str | None:
-    """The carrier found by the number's format, to store where the marketplace named none we know."""
-    carrier, _ = route(parcel.carrier, parcel.ttn, parcel.marketplace)
-    return carrier if carrier is not None and carrier != shipment.carrier else None
