@@ -124,8 +124,8 @@ def test_a_transaction_that_commits_late_is_read_after_one_that_committed_first(
     a_appended.wait(10)
     with pg_store.transaction() as session:
         append_for(session, EventKind.ORDER_CREATED, order_b, {"writer": "B"})
+    first = feed(pg_store, start)  # read while A is still open: A must not have committed yet
     b_committed.set()
-    first = feed(pg_store, start)
     thread.join(10)
     second = feed(pg_store, first[-1]["seq"])
     assert [e["data"]["writer"] for e in first] == ["B"] and [e["data"]["writer"] for e in second] == ["A"]
