@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_URL = os.environ.get("CONNECTOR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.common import Stores, machine, peak_mb, store_size  # noqa: E402
+
 USER, PASSWORD = "bench@example.com", "bench"
 
 
@@ -42,18 +40,6 @@ def _adapter(url: str):
     from mappings import load
     client = RozetkaClient(url, username=USER, password=PASSWORD)
     return RozetkaAdapter("bench", client, load("rozetka"), first_pull=timedelta(days=3650))
-
-
-def _peak_mb() -> float:
-    """Peak RSS of this process. Linux keeps ru_maxrss across exec, so a child forked from the parent (which holds the
-    sandbox's orders) would report the parent's size: VmHWM, which exec resets, is read first."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 # -- one measured run, in a child process ---------------------------------------------------------------------------
@@ -69,10 +55,10 @@ def child(kind: str, sandbox_url: str, store_url: str, limit: int) -> dict:
     if kind == "fetch":
         start = time.perf_counter()
         orders = sum(len(page.orders) for page in adapter.pull(None))
-        return {"orders": orders, "seconds": time.perf_counter() - start, "rss_mb": _peak_mb()}
+        return {"orders": orders, "seconds": time.perf_counter() - start, "rss_mb": peak_mb()}
     store = Store(store_url)
     upgrade(store)
-    empty = _size(store)
+    empty = store_size(store)
     start = time.perf_counter()
     if kind == "import":
         from connector.sync.pull import pull_account
@@ -96,19 +82,9 @@ def child(kind: str, sandbox_url: str, store_url: str, limit: int) -> dict:
         from connector.store.tables import OrderRow
         stored = session.execute(sa.select(sa.func.count()).select_from(OrderRow)).scalar_one()
     assert stored == orders, (stored, orders)
-    size = _size(store) - empty
+    size = store_size(store) - empty
     store.dispose()
-    return {"orders": orders, "seconds": seconds, "rss_mb": _peak_mb(), "bytes_per_order": size / max(orders, 1)}
-
-
-def _size(store) -> int:
-    import sqlalchemy as sa
-    if store.dialect == "sqlite":
-        store.dispose()  # the last connection closed checkpoints the WAL into the file
-        path = Path(store.engine.url.database)
-        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-    with store.engine.connect() as conn:
-        return conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+    return {"orders": orders, "seconds": seconds, "rss_mb": peak_mb(), "bytes_per_order": size / max(orders, 1)}
 
 
 # -- the orchestra ---------------------------------------------------------------------------------------------------
@@ -119,39 +95,6 @@ def run(kind: str, sandbox_url: str, store_url: str = "", limit: int = 0) -> dic
     if out.returncode:
         raise SystemExit(f"{kind} run failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-class _Stores:
-    """A fresh store for each run: a temporary SQLite file, or a PostgreSQL database created for it."""
-
-    def __init__(self, tmp: str) -> None:
-        self.tmp, self.made = tmp, []
-
-    def url(self, backend: str) -> str:
-        if backend == "sqlite":
-            return f"sqlite:///{Path(self.tmp) / f'{uuid.uuid4().hex[:8]}.db'}"
-        import sqlalchemy as sa
-
-        from connector.store import Store
-        name = f"connector_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(Store(PG_URL).url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        self.made.append(name)
-        return sa.engine.make_url(Store(PG_URL).url).set(database=name).render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        import sqlalchemy as sa
-
-        from connector.store import Store
-        if not self.made:
-            return
-        admin = sa.create_engine(Store(PG_URL).url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in self.made:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> None:
@@ -177,8 +120,8 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp:
         sandbox.add_seller(USER, PASSWORD)
         print(f"sandbox: {args.orders} orders at {args.page_size} a page, seeded in "
-              f"{time.perf_counter() - seeded:.1f}s; nproc {os.cpu_count()}, python {sys.version.split()[0]}")
-        stores = _Stores(tmp)
+              f"{time.perf_counter() - seeded:.1f}s; {machine()}")
+        stores = Stores(tmp)
         try:
             fetch = run("fetch", sandbox.url)
             rows = [("fetch-only (read + map, no store)", fetch, None)]
