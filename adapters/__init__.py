@@ -27,6 +27,11 @@ MARKETPLACE_COUNTRY: dict[str, str] = {"rozetka": "UA", "chopni": "BG", "promua"
 # pushes nothing (the seller closes the sale with `complete` when it is done).
 ON_DELIVERED: dict[str, str] = {"chopni": "complete"}
 
+# How many accounts of a marketplace one daemon pulls at once, unless the configuration says otherwise. Chopni's
+# seller panel is a web site, not an API (shared/reference/chopni-multimerch.md: "small concurrency"). Rozetka and
+# Prom.ua document no limit; Prom's advice (one request at a time) is per token, i.e. per account.
+PULLS_AT_ONCE: dict[str, int] = {"chopni": 2}
+
 
 @dataclass(frozen=True, slots=True)
 class CarrierSpec:

@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from adapters import CARRIERS, MARKETPLACE_LOGINS, ON_DELIVERED
+from adapters import CARRIERS, MARKETPLACE_LOGINS, ON_DELIVERED, PULLS_AT_ONCE
 from connector.domain.commands import CommandKind
 from connector.domain.tracking import TrackingRules
 from connector.errors import ConfigError
@@ -254,6 +254,19 @@ class DaemonSettings(_Section):
     # /healthz fails when an account's last good pull is this many pull intervals old (bounded: times
     # pull_every it must stay a duration)
     stale_after: int = Field(default=3, ge=1, le=1000)
+    # Accounts pulled at once, by the daemon and by `sync --once`; each account is only ever pulled once at a time.
+    pull_workers: int = Field(default=8, ge=1, le=64)
+    # At most this many of those pulls on one marketplace at once. A marketplace left out keeps its default (a
+    # marketplace without one is bounded by pull_workers only).
+    pulls_per_marketplace: dict[str, Annotated[int, Field(ge=1, le=64)]] = PULLS_AT_ONCE
+
+    @field_validator("pulls_per_marketplace")
+    @classmethod
+    def _known_marketplaces(cls, bounds: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(bounds) - set(MARKETPLACE_LOGINS))
+        if unknown:
+            raise ValueError(f"unknown marketplace {', '.join(unknown)}; one of: {', '.join(MARKETPLACE_LOGINS)}")
+        return PULLS_AT_ONCE | bounds
 
 
 class RetentionSettings(_Section):

@@ -1,7 +1,8 @@
 """`connector run`: the jobs on a schedule, woken at once by new commands, stopped gracefully, watched over HTTP.
 
 - APScheduler 3: one pull job per account (jittered, so accounts do not fire together) and one push job; each job
-  coalesces missed runs and never runs twice at once.
+  coalesces missed runs and never runs twice at once. Pulls run on ``daemon.pull_workers`` threads of their own, at
+  most ``daemon.pulls_per_marketplace`` of one marketplace at once (connector/sync/gate.py).
 - A new command wakes the push job: PostgreSQL LISTEN on the channel the commands table's trigger notifies (CLI
   and ERP inserts alike); on SQLite, a one-second look at the newest command id.
 - SIGTERM/SIGINT: stop taking work, let the page or push in hand finish and commit, exit 0. A second signal exits
@@ -27,6 +28,7 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import (
     CONTENT_TYPE_LATEST, GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Gauge,
@@ -50,12 +52,16 @@ from connector.sync.webhooks import deliver_due
 from connector.store.tables import CommandRow, OrderRow
 from connector.sync import owner_id, process_alive
 from connector.sync.cycle import build_adapters, build_carriers, track_for
+from connector.sync.gate import PullGate
 from connector.sync.pull import pull_account
 from connector.sync.push import push_due
 
 log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "connector_commands"  # the trigger in migration 0002 notifies here
+PULLS = "pulls"  # the executor of the pull jobs
+OTHER_JOBS = ("push", "track", "purge", "webhooks")  # one thread each in the default executor
+GATE_RETRY = 1.0  # seconds until a pull that found its marketplace's slots all taken tries again
 
 
 class Metrics:
@@ -133,8 +139,11 @@ class Daemon:
         for name, why in self.carriers.items():
             if isinstance(why, str) and name in settings.carriers:
                 log.error("ALERT carrier not started; its parcels are not tracked", carrier=name, error=why)
+        # Pulls have a pool of their own, so that pull_workers bounds them and a long pull never holds up a push.
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": None}, executors={
+            "default": ThreadPoolExecutor(len(OTHER_JOBS)), PULLS: ThreadPoolExecutor(settings.daemon.pull_workers)})
+        self.gate = PullGate(settings.daemon.pulls_per_marketplace)
         self._threads: list[threading.Thread] = []
         self._health: ThreadingHTTPServer | None = None
         self._woken = threading.Event()  # a command arrived while a push was running: run again right after
@@ -171,7 +180,8 @@ class Daemon:
         now = datetime.now(UTC)
         for i, name in enumerate(self.adapters):
             self.scheduler.add_job(self._pull, "interval", seconds=pull_every, id=f"pull:{name}", args=[name],
-                                   jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * 0.5))
+                                   jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * 0.5),
+                                   executor=PULLS)
         self.scheduler.add_job(self._push, "interval", seconds=schedule.push_every.total_seconds(), id="push",
                                next_run_time=now)
         if self.settings.retention.enabled:
@@ -222,10 +232,14 @@ class Daemon:
         for name in [account] if account else list(self.adapters):
             self._run_now(f"pull:{name}")
 
-    def _run_now(self, job: str) -> None:
+    def _run_now(self, job: str, *, within: float = 0.0) -> None:
+        """Run ``job`` now, or at the latest ``within`` seconds from now (a run due sooner is left as it is)."""
         if self.scheduler.running and not self.stop.is_set():
             try:
-                self.scheduler.modify_job(job, next_run_time=datetime.now(UTC))
+                latest = datetime.now(UTC) + timedelta(seconds=within)
+                due = self.scheduler.get_job(job).next_run_time
+                if due is None or due > latest:
+                    self.scheduler.modify_job(job, next_run_time=latest)
             except Exception:  # noqa: BLE001  (shutting down between the check and the call: nothing to run)
                 pass
 
@@ -283,6 +297,18 @@ class Daemon:
     def _pull(self, name: str) -> None:
         if self.stop.is_set():
             return
+        marketplace = self.adapters[name].marketplace
+        # Not waited for: a pull thread waiting here would idle while another marketplace's account could run.
+        if not self.gate.try_enter(marketplace):
+            log.debug("the marketplace's pulls are all in use: trying again shortly", account=name)
+            self._run_now(f"pull:{name}", within=GATE_RETRY)
+            return
+        try:
+            self._pull_account(name)
+        finally:
+            self.gate.leave(marketplace)
+
+    def _pull_account(self, name: str) -> None:
         m = self.metrics
         started = time.monotonic()
         self._resume_if_secret_changed(name)

@@ -146,7 +146,8 @@ class Context:
     def store(self, *, migrated: bool = True) -> Store:
         """The store, opened once and checked now: an unreachable one stops the command before any work."""
         if self._store is None:
-            store = Store(self.settings.store.url)
+            # a connection for each account pulled at once, and one each for push, tracking, webhooks and the faces
+            store = Store(self.settings.store.url, connections=self.settings.daemon.pull_workers + 4)
             store.ping()
             self._store = store
         if migrated:

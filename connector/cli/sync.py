@@ -38,8 +38,8 @@ def _fingerprint(c: Context, name: str):
 @json_option
 @pass_context
 def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -> None:
-    """Run one full cycle: pull every enabled account, track their parcels at the carriers, then push every due
-    command (including those the carriers' reports queued).
+    """Run one full cycle: pull every enabled account (daemon.pull_workers at once), track their parcels at the
+    carriers, then push every due command (including those the carriers' reports queued).
 
     Exits 1 if any account was not pulled (failed, paused or held by another daemon: the reason is shown), a
     carrier failed, or a command failed; the other accounts still run."""
@@ -60,7 +60,8 @@ def sync_cmd(c: Context, once: bool, accounts: tuple[str, ...], as_json: bool) -
         result = run_cycle(store, adapters, on_page=lambda name, s: bar.update(
             tasks[name], info=f"{s.pages} page(s), {s.created} new, {s.updated} changed"),
             track=lambda: track_for(store, c.settings, carriers, accounts=list(adapters)),
-            settle=c.settings.daemon.takeover_wait)
+            settle=c.settings.daemon.takeover_wait, workers=c.settings.daemon.pull_workers,
+            per_marketplace=c.settings.daemon.pulls_per_marketplace)
     for adapter in [*adapters.values(), *(a for a in carriers.values() if not isinstance(a, str))]:
         adapter.close()
     result.errors = errors | result.errors

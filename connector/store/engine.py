@@ -47,23 +47,25 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, connections: int = 5) -> sa.Engine:
+    """``connections``: how many a PostgreSQL pool keeps open (as many as threads that write at once; a burst may
+    open a few more). SQLite has one writer at a time whatever the pool holds."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=connections, max_overflow=5)
     return engine
 
 
 class Store:
     """The store as the rest of the program sees it: an engine and a way to run one transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connections: int = 5) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, connections)
 
     @property
     def dialect(self) -> str:

@@ -142,6 +142,25 @@ def test_stale_after_is_bounded_so_that_the_staleness_stays_a_duration():
     assert "daemon.stale_after: " in problems(data)
 
 
+def test_pulls_at_once_default_to_eight_and_chopni_to_two_and_a_marketplace_left_out_keeps_its_default():
+    assert parse_settings(example()).daemon.pull_workers == 8
+    assert parse_settings(None).daemon.pulls_per_marketplace == {"chopni": 2}
+    data = example()
+    data["daemon"]["pulls_per_marketplace"] = {"rozetka": 4}
+    assert parse_settings(data).daemon.pulls_per_marketplace == {"chopni": 2, "rozetka": 4}
+
+
+def test_pull_bounds_are_refused_by_path():
+    data = example()
+    data["daemon"]["pull_workers"] = 0
+    data["daemon"]["pulls_per_marketplace"] = {"chopni": 0}
+    message = problems(data)
+    assert "daemon.pull_workers: Input should be greater than or equal to 1" in message
+    assert "daemon.pulls_per_marketplace.chopni: Input should be greater than or equal to 1" in message
+    data["daemon"] = {"pulls_per_marketplace": {"amazon": 2}}
+    assert "daemon.pulls_per_marketplace: unknown marketplace amazon; one of: rozetka, chopni" in problems(data)
+
+
 # -- the environment over the file ------------------------------------------------------------------------------
 
 def test_the_environment_wins_over_the_file_key_by_key(monkeypatch):
@@ -150,11 +169,13 @@ def test_the_environment_wins_over_the_file_key_by_key(monkeypatch):
     monkeypatch.setenv("connector_daemon__health_port", "0")  # names are not case-sensitive
     monkeypatch.setenv("CONNECTOR_CARRIERS__NOVAPOSHTA__API_KEY_ENV", "NP_KEY_2")
     monkeypatch.setenv("CONNECTOR_DB_PASSWORD", "not a setting")  # compose's: left alone
+    monkeypatch.setenv("CONNECTOR_DAEMON__PULLS_PER_MARKETPLACE__PROMUA", "3")
     settings = load_settings(str(EXAMPLE))
     assert settings.store.url == "postgresql://connector@db:5432/connector"
     assert settings.schedule.pull_every == timedelta(minutes=7)
     assert settings.schedule.push_every == timedelta(seconds=5)  # the file's, where the environment is silent
     assert settings.daemon.health_port == 0
+    assert settings.daemon.pulls_per_marketplace == {"chopni": 2, "promua": 3}
     assert settings.carriers["novaposhta"].api_key.env == "NP_KEY_2"
     # merged key by key: the file's base_url stays beside the environment's key
     assert settings.carriers["novaposhta"].base_url == example()["carriers"]["novaposhta"]["base_url"].rstrip("/")
