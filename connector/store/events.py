@@ -49,11 +49,23 @@ def append(session: Session, kind: EventKind, order: OrderRow | tuple[int, str, 
     transaction; it gets its feed position when that transaction commits."""
     if isinstance(order, OrderRow):
         order = (order.id, order.marketplace, order.account, order.external_id)
-    order_id, marketplace, account, external_id = order
-    session.execute(sa.insert(OrderEventRow).values(
-        kind=str(kind), order_id=order_id, marketplace=marketplace, account=account, external_id=external_id,
-        data=json.dumps(data, ensure_ascii=False, sort_keys=True, default=str), recorded_at=now or utcnow()))
+    session.execute(sa.insert(OrderEventRow).values(**event_columns(kind, order, data, now=now)))
     session.info[_PENDING] = True
+
+
+def append_many(session: Session, events: list[dict[str, Any]]) -> None:
+    """Journal events built by ``event_columns`` in one statement (a page of new orders writes dozens)."""
+    if events:
+        session.execute(sa.insert(OrderEventRow.__table__), events)
+        session.info[_PENDING] = True
+
+
+def event_columns(kind: EventKind, order: tuple[int, str, str, str], data: dict[str, Any], *,
+                  now: datetime | None = None) -> dict[str, Any]:
+    order_id, marketplace, account, external_id = order
+    return {"kind": str(kind), "order_id": order_id, "marketplace": marketplace, "account": account,
+            "external_id": external_id, "data": json.dumps(data, ensure_ascii=False, sort_keys=True, default=str),
+            "recorded_at": now or utcnow()}
 
 
 def append_for(session: Session, kind: EventKind, order_id: int, data: dict[str, Any], *,
@@ -75,16 +87,17 @@ def _number(session: sa.orm.Session) -> None:
     session.flush()
     session.info.pop(_PENDING, None)
     last = _lock_counter(session)
-    # Read under the lock: this transaction's own events (another's uncommitted ones are invisible to it).
-    ids = list(session.execute(select(OrderEventRow.id).where(OrderEventRow.seq.is_(None))
-                               .order_by(OrderEventRow.id)).scalars())
-    if not ids:
-        return  # the savepoint that appended them was rolled back
-    c, table = FeedCounterRow, OrderEventRow.__table__
-    session.execute(sa.update(c).where(c.name == FEED).values(value=last + len(ids)),
-                    execution_options={"synchronize_session": False})
-    session.execute(table.update().where(table.c.id == sa.bindparam("row_id")).values(seq=sa.bindparam("pos")),
-                    [{"row_id": row_id, "pos": last + i} for i, row_id in enumerate(ids, 1)])
+    # Under the lock, this transaction's own events are the only ones without a position (another's uncommitted
+    # ones are invisible to it): one statement numbers them all in the order they were appended.
+    table = OrderEventRow.__table__
+    pending = (select(table.c.id, (sa.func.row_number().over(order_by=table.c.id) + last).label("pos"))
+               .where(table.c.seq.is_(None)).subquery())
+    numbered = session.execute(table.update().where(table.c.id == pending.c.id).values(seq=pending.c.pos),
+                               execution_options={"synchronize_session": False}).rowcount
+    if numbered:  # none: the savepoint that appended them was rolled back
+        c = FeedCounterRow
+        session.execute(sa.update(c).where(c.name == FEED).values(value=last + numbered),
+                        execution_options={"synchronize_session": False})
 
 
 def _lock_counter(session: sa.orm.Session) -> int:

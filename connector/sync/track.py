@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlmodel import Session, select
+
 from adapters.base import CarrierAdapter, Parcel, ParcelReport
 from adapters.routing import route
 from connector.domain import Actor, ShipmentStatus, Status, build_command, utcnow
@@ -32,8 +34,8 @@ from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
 from connector.store.commands import enqueue
 from connector.store.orders import ConcurrentUpdate, propose
-from connector.store.shipments import DueParcel, due, mark_not_tracked, note_event, record, set_return_deadline
-from connector.store.tables import OrderRow, ShipmentRow
+from connector.store.shipments import DueParcel, ReportWriter, due, mark_not_tracked, set_return_deadlines
+from connector.store.tables import OrderRow
 
 log = get_logger(__name__)
 
@@ -131,58 +133,87 @@ def _track_carrier(store: Store, adapter: CarrierAdapter, group: list[DueParcel]
 def _write_batch(store: Store, carrier: str, batch: list[DueParcel], reports: Mapping[str, ParcelReport],
                  rules: Callable[[str], TrackingRules], every: timedelta, summary: TrackSummary,
                  moment: datetime) -> None:
-    moved, commands, alerts, changed = [], [], [], 0
+    """The batch's reports and what they cause, in one transaction and a few statements whatever its size: the
+    shipments, their orders and their timelines are read at once, new events and shipments written at once."""
+    done = TrackSummary()  # this batch's part, added to the run's only once it is committed
     with store.transaction() as session:
-        for parcel in batch:
-            report = reports.get(parcel.ttn) or ParcelReport(parcel.ttn, ShipmentStatus.NOT_FOUND, "",
-                                                             "the carrier's answer did not mention this number")
-            shipment = session.get(ShipmentRow, parcel.shipment_id)
-            if shipment is None:
-                continue
-            last_change = shipment.carrier_updated_at
-            result = record(session, parcel.shipment_id, report, now=moment,
-                            next_check_at=next_check(moment, every, report.updated_at or last_change))
-            if shipment.carrier != carrier:  # routed by its number's format: the ERP sees the carrier now
-                shipment.carrier = carrier
-            changed += result.changed
-            order = session.get(OrderRow, parcel.order_id)
-            account_rules = rules(parcel.account)
+        writer = ReportWriter(session, [p.shipment_id for p in batch], now=moment)
+        answered = [(parcel, _report(reports, parcel.ttn)) for parcel in batch
+                    if writer.shipment(parcel.shipment_id) is not None]
+        # Before the orders are read, so that a rule's versioned update below sees the version this moved.
+        set_return_deadlines(session, _return_deadlines(answered, rules))
+        orders = _orders(session, {parcel.order_id for parcel, _ in answered})
+        for parcel, report in answered:
+            order, account_rules = orders[parcel.order_id], rules(parcel.account)
             ref = f"{order.account}:{order.external_id}"
-            if storage_ends_soon(report.storage_until, moment, account_rules):
-                until = report.storage_until
-                text = f"free storage ends {until.isoformat(timespec='minutes')}: the buyer should collect it"
-                if note_event(session, parcel.shipment_id, CarrierEvent("storage_ends", text,
-                                                                         ShipmentStatus.READY_FOR_PICKUP, until),
-                              now=moment):
-                    alerts.append(f"{ref}: parcel {parcel.ttn}: {text}")
-            if report.status is ShipmentStatus.DELIVERED and report.delivered_at:
-                deadline = return_deadline(report.delivered_at, account_rules)
-                if deadline is not None:
-                    set_return_deadline(session, order.id, deadline)
-            then = consequence(Status(order.status), order.progress, report.status, account_rules)
-            if then is None:
-                continue
-            event = propose(session, order.id, then.status, actor=Actor.AUTOMATION,
-                            comment=f"rule '{then.rule}': {report.text or report.status}".strip(),
-                            occurred_at=report.updated_at, now=moment)
-            if event is not None and event.outcome.applied:
-                moved.append(f"{ref}: {then.rule} → {then.status}")
-            if then.command is not None:
-                session.refresh(order)
-                try:
-                    queued = enqueue(session, order, build_command(then.command.value), requested_by="automation",
-                                     key=f"automation:{then.command.value}:{order.id}")
-                except CommandInvalid as exc:
-                    alerts.append(f"{ref}: rule '{then.rule}' could not queue {then.command}: {exc.message}")
-                else:
-                    if queued.created:
-                        commands.append(f"{ref}: {then.command}")
-    summary.changed += changed
-    summary.moved += moved
-    summary.commands += commands
-    summary.alerts += alerts
-    for line in moved:
+            _record(writer, carrier, parcel, report, ref, account_rules, every, moment, done)
+            _apply_rules(session, writer, report, order, ref, account_rules, moment, done)
+        writer.write()
+    summary.changed += done.changed
+    summary.moved += done.moved
+    summary.commands += done.commands
+    summary.alerts += done.alerts
+    for line in done.moved:
         log.info("order moved by its parcel", change=line)
-    for line in alerts:
+    for line in done.alerts:
         log.warning("ALERT parcel", alert=line)
 
+
+def _report(reports: Mapping[str, ParcelReport], ttn: str) -> ParcelReport:
+    return reports.get(ttn) or ParcelReport(ttn, ShipmentStatus.NOT_FOUND, "",
+                                            "the carrier's answer did not mention this number")
+
+
+def _return_deadlines(answered: list[tuple[DueParcel, ParcelReport]],
+                      rules: Callable[[str], TrackingRules]) -> list[tuple[int, datetime]]:
+    deadlines = []
+    for parcel, report in answered:
+        if report.status is ShipmentStatus.DELIVERED and report.delivered_at:
+            deadline = return_deadline(report.delivered_at, rules(parcel.account))
+            if deadline is not None:
+                deadlines.append((parcel.order_id, deadline))
+    return deadlines
+
+
+def _orders(session: Session, ids: set[int]) -> dict[int, OrderRow]:
+    """The batch's orders in one statement; they stay in the session, where ``propose`` and ``enqueue`` find them."""
+    return {row.id: row for row in session.exec(select(OrderRow).where(OrderRow.id.in_(list(ids)))).all()}
+
+
+def _record(writer: ReportWriter, carrier: str, parcel: DueParcel, report: ParcelReport, ref: str,
+            rules: TrackingRules, every: timedelta, moment: datetime, done: TrackSummary) -> None:
+    last_change = writer.shipment(parcel.shipment_id).carrier_updated_at
+    # The carrier it was routed to by its number's format is stored: the ERP sees the carrier now.
+    result = writer.record(parcel.shipment_id, report, carrier=carrier,
+                           next_check_at=next_check(moment, every, report.updated_at or last_change))
+    done.changed += result.changed
+    if storage_ends_soon(report.storage_until, moment, rules):
+        until = report.storage_until
+        text = f"free storage ends {until.isoformat(timespec='minutes')}: the buyer should collect it"
+        if writer.note(parcel.shipment_id, CarrierEvent("storage_ends", text, ShipmentStatus.READY_FOR_PICKUP, until)):
+            done.alerts.append(f"{ref}: parcel {parcel.ttn}: {text}")
+
+
+def _apply_rules(session: Session, writer: ReportWriter, report: ParcelReport, order: OrderRow, ref: str,
+                 rules: TrackingRules, moment: datetime, done: TrackSummary) -> None:
+    """The tracking rules for one report: a proposal through the lifecycle, and the command it may queue."""
+    then = consequence(Status(order.status), order.progress, report.status, rules)
+    if then is None:
+        return
+    writer.journal()  # the parcel's news is in the feed before the move it causes, as when each was written at once
+    event = propose(session, order.id, then.status, actor=Actor.AUTOMATION,
+                    comment=f"rule '{then.rule}': {report.text or report.status}".strip(),
+                    occurred_at=report.updated_at, now=moment)
+    if event is not None and event.outcome.applied:
+        done.moved.append(f"{ref}: {then.rule} → {then.status}")
+    if then.command is None:
+        return
+    session.refresh(order)
+    try:
+        queued = enqueue(session, order, build_command(then.command.value), requested_by="automation",
+                         key=f"automation:{then.command.value}:{order.id}")
+    except CommandInvalid as exc:
+        done.alerts.append(f"{ref}: rule '{then.rule}' could not queue {then.command}: {exc.message}")
+    else:
+        if queued.created:
+            done.commands.append(f"{ref}: {then.command}")

@@ -3,10 +3,13 @@ are asked as little as their batch limits allow, and a carrier that cannot be as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from adapters.base import CarrierLogin, HttpPolicy
@@ -23,6 +26,7 @@ from adapters.rozetka.sandbox import RozetkaSandbox
 from connector.domain import CommandKind, Shipment, Status
 from connector.domain.tracking import TrackingRules
 from connector.errors import CommandInvalid
+from connector.store.events import head, since
 from connector.store.orders import upsert_pulled
 from connector.store.tables import CommandRow, OrderRow, ShipmentEventRow, ShipmentRow, StatusHistoryRow
 from connector.sync.intake import submit
@@ -151,6 +155,72 @@ def test_n_active_parcels_cost_ceil_n_over_100_requests_and_an_idle_cycle_costs_
         assert len(np.requests) == 3, "nothing is due: no request at all"
         track(store, {"novaposhta": carrier}, at=later(1))
         assert len(np.requests) == 6
+
+
+@contextmanager
+def statements(store) -> Iterator[list[int]]:
+    """Counts the SQL statements the store sends while the block runs (an executemany is one)."""
+    count = [0]
+
+    def counted(*_args) -> None:
+        count[0] += 1
+
+    sa.event.listen(store.engine, "before_cursor_execute", counted)
+    try:
+        yield count
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", counted)
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(store):
+    """A batch is read and written in a few statements, not a few per parcel (it was about 7 per parcel with news,
+    4 without): 50 and 100 parcels, one request each, cost the same."""
+    with NovaPoshtaSandbox(seed=11) as np:
+        sizes = {"fifty": 50, "hundred": 100}  # one request each
+        for account, size in sizes.items():
+            with store.transaction() as session:
+                for i in range(size):
+                    order = pulled(f"{account}-{i}", Status.SHIPPED, code="4", account=account,
+                                   ttn=np.add_parcel(code=5))
+                    upsert_pulled(session, order, raw_of(order))
+        carrier = {"novaposhta": np_adapter(np)}
+        cost = {}
+        for account, size in sizes.items():
+            for cycle, at in (("news", datetime.now(UTC)), ("nothing new", later(1))):
+                with statements(store) as count:
+                    summary = track_parcels(store, carrier, lambda _account: ROZETKA, every=EVERY,
+                                            accounts=[account], now=lambda at=at: at)
+                assert summary.asked == {"novaposhta": size} and summary.moved == []
+                assert summary.changed == (size if cycle == "news" else 0)
+                cost[account, cycle] = count[0]
+    for cycle in ("news", "nothing new"):
+        assert abs(cost["hundred", cycle] - cost["fifty", cycle]) <= 2, cost
+        assert cost["hundred", cycle] <= 20, cost
+
+
+def test_two_parcels_of_one_order_in_one_batch_move_it_in_turn_and_the_feed_keeps_the_order(store):
+    with NovaPoshtaSandbox(seed=12) as np:
+        [single] = _orders_with_parcels(store, np, 1)
+        moving, delivered = np.add_parcel(code=5), np.add_parcel(code=9)
+        order = pulled("2000")
+        order.shipments = [Shipment("novaposhta", moving), Shipment("novaposhta", delivered)]
+        with store.transaction() as session:
+            upsert_pulled(session, order, raw_of(order))
+        with store.reading() as session:
+            pulled_up_to = head(session)
+        done = track(store, {"novaposhta": np_adapter(np)})
+    both = order_of(store, moving)
+    assert len(np.requests) == 1 and done.changed == 3 and both.status == "delivered"
+    assert both.return_deadline == shipment(store, delivered).delivered_at + timedelta(days=14)
+    assert [line.split(": ", 1)[1] for line in done.moved] == [
+        "carrier has the parcel → shipped", "carrier has the parcel → shipped", "delivered → delivered"]
+    with store.reading() as session:
+        tracked = [(e.row.order_id, e.row.kind, e.as_json()["data"].get("to") or e.as_json()["data"]["ttn"])
+                   for e in since(session, pulled_up_to)]
+    first = order_of(store, single).id
+    assert tracked == [(first, "shipment.changed", single), (first, "order.status_changed", "shipped"),
+                       (both.id, "shipment.changed", moving), (both.id, "order.status_changed", "shipped"),
+                       (both.id, "shipment.changed", delivered), (both.id, "order.status_changed", "delivered")]
 
 
 def test_parcels_that_stand_still_for_days_are_asked_less_often(store):
