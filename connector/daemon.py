@@ -4,7 +4,7 @@
   coalesces missed runs and never runs twice at once. Pulls run on ``daemon.pull_workers`` threads of their own, at
   most ``daemon.pulls_per_marketplace`` of one marketplace at once (connector/sync/gate.py).
 - A new command wakes the push job: PostgreSQL LISTEN on the channel the commands table's trigger notifies (CLI
-  and ERP inserts alike); on SQLite, a one-second look at the newest command id.
+  and ERP inserts alike); on SQLite, a look at the newest command id four times a second (one indexed MAX).
 - SIGTERM/SIGINT: stop taking work, let the page or push in hand finish and commit, exit 0. A second signal exits
   at once (exit code 1); whatever was in flight is picked up by the next run, which is what the leases are for.
 - On a local port: /livez (the process works), /readyz (the store answers), /healthz (every account in detail; 503
@@ -62,6 +62,9 @@ NOTIFY_CHANNEL = "connector_commands"  # the trigger in migration 0002 notifies 
 PULLS = "pulls"  # the executor of the pull jobs
 OTHER_JOBS = ("push", "track", "purge", "webhooks")  # one thread each in the default executor
 GATE_RETRY = 1.0  # seconds until a pull that found its marketplace's slots all taken tries again
+# SQLite has no LISTEN: how often a new command is looked for. Its cost is one MAX over the primary key; the push
+# latency it sets (bench/push.py) is at most this plus the push itself.
+COMMAND_POLL = 0.25
 
 
 class Metrics:
@@ -178,9 +181,11 @@ class Daemon:
         schedule = self.settings.schedule
         pull_every = schedule.pull_every.total_seconds()
         now = datetime.now(UTC)
+        # the first pulls spread over at most one interval, however many accounts there are
+        spacing = min(0.5, pull_every / max(len(self.adapters), 1))
         for i, name in enumerate(self.adapters):
             self.scheduler.add_job(self._pull, "interval", seconds=pull_every, id=f"pull:{name}", args=[name],
-                                   jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * 0.5),
+                                   jitter=min(pull_every * 0.1, 30), next_run_time=now + timedelta(seconds=i * spacing),
                                    executor=PULLS)
         self.scheduler.add_job(self._push, "interval", seconds=schedule.push_every.total_seconds(), id="push",
                                next_run_time=now)
@@ -188,7 +193,7 @@ class Daemon:
             self.scheduler.add_job(self._purge, "interval", hours=24, id="purge",
                                    next_run_time=now + timedelta(minutes=5))
         self.scheduler.add_job(self._track, "interval", seconds=schedule.track_every.total_seconds(), id="track",
-                               next_run_time=now + timedelta(seconds=len(self.adapters) * 0.5 + 1))
+                               next_run_time=now + timedelta(seconds=len(self.adapters) * spacing + 1))
         if self.settings.webhooks:
             self.scheduler.add_job(self._deliver, "interval", seconds=schedule.push_every.total_seconds(),
                                    id="webhooks", next_run_time=now)
@@ -313,7 +318,9 @@ class Daemon:
         started = time.monotonic()
         self._resume_if_secret_changed(name)
         try:
-            summary = pull_account(self.store, self.adapters[name], owner=self.owner, stop=self.stop)
+            # half an interval: a pull another daemon over this store just made is not made again
+            summary = pull_account(self.store, self.adapters[name], owner=self.owner, stop=self.stop,
+                                   fresh_for=self.settings.schedule.pull_every / 2)
         except Exception as exc:  # noqa: BLE001  (recorded on the account; the next run tries again)
             if isinstance(exc, AuthError):  # pull_account paused the account: remember what was refused
                 self._remember_refused(name)
@@ -431,7 +438,7 @@ class Daemon:
                 return conn.execute(sa.select(sa.func.max(CommandRow.id))).scalar()
 
         seen = newest()
-        while not self.stop.wait(1.0):
+        while not self.stop.wait(COMMAND_POLL):
             latest = newest()
             if latest != seen:
                 self.wake()

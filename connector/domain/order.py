@@ -55,10 +55,10 @@ class RawPayload:
 
     body: str
     content_type: str = "application/json"
+    sha256: str = field(init=False, repr=False, compare=False)  # what identifies a version: asked for often
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body.encode()).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.body.encode()).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)

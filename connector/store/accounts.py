@@ -42,14 +42,23 @@ def _ensure(session: Session, account: str) -> None:
 def acquire(session: Session, account: str, owner: str, ttl: timedelta, now: datetime | None = None) -> bool:
     """Take or renew the account's lease; False if another live holder has it."""
     now = now or utcnow()
-    _ensure(session, account)
     t = AccountStateRow
-    done = session.execute(
-        sa.update(t).where(t.account == account,
-                           sa.or_(t.lease_until.is_(None), t.lease_until < now, t.lease_owner == owner))
-        .values(lease_owner=owner, lease_until=now + ttl),
-        execution_options={"synchronize_session": False})
-    return done.rowcount == 1
+    take = (sa.update(t).where(t.account == account,
+                               sa.or_(t.lease_until.is_(None), t.lease_until < now, t.lease_owner == owner))
+            .values(lease_owner=owner, lease_until=now + ttl))
+    # Renewal is the common case (every page of a pull): one statement; the row is made only when it is missing.
+    if session.execute(take, execution_options={"synchronize_session": False}).rowcount == 1:
+        return True
+    if session.get(AccountStateRow, account) is not None:
+        return False  # another live holder has it
+    _ensure(session, account)
+    return session.execute(take, execution_options={"synchronize_session": False}).rowcount == 1
+
+
+def last_good_pull(session: Session, account: str) -> datetime | None:
+    """When the account's last successful pull ended, by whichever daemon."""
+    t = AccountStateRow
+    return session.execute(select(t.last_pull_ok_at).where(t.account == account)).scalar()
 
 
 def release(session: Session, account: str, owner: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -34,6 +35,7 @@ from connector.domain.lifecycle import MAIN_PATH, rank
 from connector.domain.limits import clean_text
 from connector.errors import PayloadError, StoreError
 from connector.store.events import EventKind, append, append_for
+from connector.store.payloads import payload_columns, read_payload
 from connector.store.tables import (
     OrderLineRow,
     OrderRow,
@@ -62,19 +64,17 @@ class UpsertResult:
 
 
 def upsert_pulled(session: Session, pulled: Order, raw: RawPayload, *, now: datetime | None = None,
-                  actor: Actor = Actor.MARKETPLACE, comment: str = "", guarded: bool = True) -> UpsertResult:
+                  actor: Actor = Actor.MARKETPLACE, comment: str = "") -> UpsertResult:
     """Merge an order as the marketplace reports it now into the store.
 
     ``pulled.status`` is the mapped status the marketplace proposes; the lifecycle decides what it does (it never
     regresses, a stale page never overwrites newer data). An identical payload to the last one writes nothing.
     ``actor`` is who caused the change: the marketplace for a pull, the seller when a push is read back.
-    ``guarded`` inserts a new order inside a savepoint, so losing the race to another writer merges into theirs;
-    a caller that retries its whole unit of work on an IntegrityError (the pull's fast path) saves the savepoint.
+    A new order is inserted inside a savepoint, so losing the race to another writer merges into theirs (a page
+    of pulled orders is written by ``connector.store.pages.upsert_page`` instead, without one).
     """
     now = now or utcnow()
     row = _find(session, pulled.key)
-    if row is None and not guarded:
-        return _insert(session, pulled, raw, now, actor, comment)
     if row is None:
         try:
             with session.begin_nested():
@@ -83,9 +83,7 @@ def upsert_pulled(session: Session, pulled: Order, raw: RawPayload, *, now: date
             row = _find(session, pulled.key)  # another puller created it first: merge into theirs
             if row is None:
                 raise
-    if row.payload_sha256 == raw.sha256:
-        return UpsertResult(Upsert.UNCHANGED, row.id)
-    return _update(session, row, pulled, raw, now, actor, comment)
+    return merge(session, row, pulled, raw, now=now, actor=actor, comment=comment)
 
 
 def _find(session: Session, key: OrderKey) -> OrderRow | None:
@@ -103,20 +101,23 @@ def _insert(session: Session, pulled: Order, raw: RawPayload, now: datetime, act
     order = replace(pulled, progress=-1, status_changed_at=None)  # a mapping's review note (pulled.needs_review) stays
     event = order.propose_status(pulled.status, actor=actor, marketplace_status=pulled.marketplace_status,
                                  occurred_at=pulled.changed_at, first=True, now=now, comment=comment)
-    row = OrderRow(**_order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
+    row = OrderRow(**order_columns(order), synced_at=now, payload_sha256=raw.sha256, version=1)
     session.add(row)
     session.flush()
     _journal_created(session, row, now)
     # A new order has nothing to merge with: no look-ups, just inserts (the first pull of an account is big).
     _replace_lines(session, row.id, pulled.lines)
     _merge_shipments(session, row.id, pulled.shipments, now, known=set())
-    _add_event(session, row.id, event)
+    _add_event(session, row.id, event, row)
     _keep_raw(session, row.id, raw, now, fresh=True)
     return UpsertResult(Upsert.CREATED, row.id, event)
 
 
-def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now: datetime, actor: Actor,
-            comment: str) -> UpsertResult:
+def merge(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, *, now: datetime,
+          actor: Actor = Actor.MARKETPLACE, comment: str = "") -> UpsertResult:
+    """Merge a pulled order into its stored ``row``; an identical payload to the last one writes nothing."""
+    if row.payload_sha256 == raw.sha256:
+        return UpsertResult(Upsert.UNCHANGED, row.id)
     order = to_domain(row)
     _keep_raw(session, row.id, raw, now)
     stale = pulled.changed_at < order.changed_at
@@ -129,7 +130,7 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
         proposed, actor=actor, marketplace_status=pulled.marketplace_status, occurred_at=pulled.changed_at,
         now=now, comment=comment)
     if event is not None:
-        _add_event(session, row.id, event)
+        _add_event(session, row.id, event, row)
     if not stale:
         if pulled.needs_review and pulled.marketplace_status.code != row.marketplace_status:
             order.needs_review, order.review_reason = True, pulled.review_reason  # the mapping flags this status
@@ -143,7 +144,7 @@ def _update(session: Session, row: OrderRow, pulled: Order, raw: RawPayload, now
         order.cancel_reason = pulled.cancel_reason if order.status is Status.CANCELLED else None
         _replace_lines(session, row.id, pulled.lines, existing=_lines(session, row.id))
         _merge_shipments(session, row.id, pulled.shipments, now)
-    values = _order_columns(order) | {"synced_at": now, "payload_sha256": raw.sha256, "version": row.version + 1}
+    values = order_columns(order) | {"synced_at": now, "payload_sha256": raw.sha256, "version": row.version + 1}
     done = session.execute(
         sa.update(OrderRow).where(OrderRow.id == row.id, OrderRow.version == row.version).values(**values)
     )
@@ -221,14 +222,12 @@ def _fit(model, values: dict) -> dict:
     """Make marketplace values fit their columns the same way on every database: overlong text is cut (a long
     product name must not fail a page), control characters dropped; an identity that does not fit, a number out
     of its column's range, is refused with a PayloadError naming the column."""
-    table = model.__table__
+    limits = _limits(model)
     for key, value in values.items():
-        column = table.c[key] if key in table.c else None
-        if column is None:
+        if key not in limits:
             continue
-        kind = column.type
+        length, digits, integer = limits[key]
         if isinstance(value, str):
-            length = getattr(kind, "length", None)
             if key in _IDENTITY:
                 if (length and len(value) > length) or clean_text(value) != value:
                     raise PayloadError(f"{key} {value[:40]!r}… does not fit the store ({length} characters, "
@@ -238,16 +237,29 @@ def _fit(model, values: dict) -> dict:
                 value = values[key] = value.replace("\x00", "")
                 if length and len(value) > length:
                     values[key] = value[: length - 1] + "…"
-        elif isinstance(value, Decimal) and isinstance(kind, sa.Numeric) and kind.precision:
-            if not value.is_finite() or abs(value) >= Decimal(10) ** (kind.precision - (kind.scale or 0)):
-                raise PayloadError(f"{key} {value} is beyond its column (NUMERIC({kind.precision}, {kind.scale}))")
-        elif isinstance(value, int) and not isinstance(value, bool) and isinstance(kind, sa.Integer):
+        elif isinstance(value, Decimal) and digits:
+            precision, scale = digits
+            if not value.is_finite() or abs(value) >= Decimal(10) ** (precision - scale):
+                raise PayloadError(f"{key} {value} is beyond its column (NUMERIC({precision}, {scale}))")
+        elif isinstance(value, int) and not isinstance(value, bool) and integer:
             if not -(2**31) <= value < 2**31:
                 raise PayloadError(f"{key} {value} is beyond its column (a 32-bit integer)")
     return values
 
 
-def _order_columns(order: Order) -> dict:
+@cache
+def _limits(model) -> dict[str, tuple[int | None, tuple[int, int] | None, bool]]:
+    """Per column: its text length, its NUMERIC (precision, scale), whether it is an integer; read once per table,
+    since a page of orders asks for every column of every row."""
+    limits = {}
+    for column in model.__table__.c:
+        kind = column.type
+        digits = (kind.precision, kind.scale or 0) if isinstance(kind, sa.Numeric) and kind.precision else None
+        limits[column.name] = (getattr(kind, "length", None), digits, isinstance(kind, sa.Integer))
+    return limits
+
+
+def order_columns(order: Order) -> dict:
     return _fit(OrderRow, {
         "marketplace": order.key.marketplace,
         "account": order.key.account,
@@ -304,12 +316,14 @@ def _replace_lines(session: Session, order_id: int, lines: list[OrderLine],
         return
     if existing:
         session.execute(sa.delete(OrderLineRow).where(OrderLineRow.order_id == order_id))
-    session.add_all(
-        OrderLineRow(**_fit(OrderLineRow, {"order_id": order_id, "position": i, "sku": line.sku,
-                                           "marketplace_item_id": line.marketplace_item_id, "name": line.name,
-                                           "quantity": line.quantity, "unit_price": line.unit_price}))
-        for i, line in enumerate(lines)
-    )
+    session.add_all(OrderLineRow(**values) for values in line_columns(order_id, lines))
+
+
+def line_columns(order_id: int, lines: list[OrderLine]) -> list[dict]:
+    return [_fit(OrderLineRow, {"order_id": order_id, "position": i, "sku": line.sku,
+                                "marketplace_item_id": line.marketplace_item_id, "name": line.name,
+                                "quantity": line.quantity, "unit_price": line.unit_price})
+            for i, line in enumerate(lines)]
 
 
 def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment], now: datetime,
@@ -320,49 +334,67 @@ def _merge_shipments(session: Session, order_id: int, shipments: list[Shipment],
     for s in shipments:
         if s.ttn and s.ttn not in known:
             known.add(s.ttn)
-            session.add(ShipmentRow(**_fit(ShipmentRow, {
-                "order_id": order_id, "carrier": s.carrier, "ttn": s.ttn, "status": s.status.value,
-                "carrier_status_code": s.carrier_status_code, "carrier_status_text": s.carrier_status_text,
-                "carrier_updated_at": s.carrier_updated_at, "created_at": now})))
-            append_for(session, EventKind.SHIPMENT_CHANGED, order_id, {
-                "change": "added", "ttn": s.ttn, "carrier": s.carrier, "status": s.status.value, "before": None},
-                now=now)
+            session.add(ShipmentRow(**shipment_columns(order_id, s, now)))
+            append_for(session, EventKind.SHIPMENT_CHANGED, order_id, shipment_added(s), now=now)
 
 
-def _add_event(session: Session, order_id: int, event: StatusEvent) -> None:
+def shipment_columns(order_id: int, s: Shipment, now: datetime) -> dict:
+    return _fit(ShipmentRow, {
+        "order_id": order_id, "carrier": s.carrier, "ttn": s.ttn, "status": s.status.value,
+        "carrier_status_code": s.carrier_status_code, "carrier_status_text": s.carrier_status_text,
+        "carrier_updated_at": s.carrier_updated_at, "created_at": now})
+
+
+def shipment_added(s: Shipment) -> dict:
+    """The change feed's word for a parcel the marketplace reported."""
+    return {"change": "added", "ttn": s.ttn, "carrier": s.carrier, "status": s.status.value, "before": None}
+
+
+def _add_event(session: Session, order_id: int, event: StatusEvent, row: OrderRow | None = None) -> None:
+    """The history row, and the feed's event where an existing order changed (``row``: the order, when loaded,
+    saves looking its identity up again)."""
     ms = event.marketplace_status or MarketplaceStatus("")
-    session.add(StatusHistoryRow(
-        order_id=order_id, recorded_at=event.recorded_at, occurred_at=event.occurred_at, actor=event.actor.value,
-        from_status=event.from_status.value if event.from_status else None, to_status=event.to_status.value,
-        outcome=event.outcome.value, marketplace_status=ms.code, marketplace_status_label=ms.label,
-        comment=event.comment,
-    ))
+    session.add(StatusHistoryRow(**history_columns(order_id, event)))
     if event.outcome.applied and event.from_status is not None:  # the feed: what changed an existing order
-        append_for(session, EventKind.STATUS_CHANGED, order_id, {
-            "from": event.from_status.value if event.from_status else None, "to": event.to_status.value,
-            "outcome": event.outcome.value, "actor": event.actor.value, "marketplace_status": ms.code,
-            "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None, "comment": event.comment,
-        }, now=event.recorded_at)
+        data = {"from": event.from_status.value, "to": event.to_status.value, "outcome": event.outcome.value,
+                "actor": event.actor.value, "marketplace_status": ms.code, "comment": event.comment,
+                "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None}
+        if row is not None:
+            append(session, EventKind.STATUS_CHANGED, row, data, now=event.recorded_at)
+        else:
+            append_for(session, EventKind.STATUS_CHANGED, order_id, data, now=event.recorded_at)
+
+
+def history_columns(order_id: int, event: StatusEvent) -> dict:
+    ms = event.marketplace_status or MarketplaceStatus("")
+    return {"order_id": order_id, "recorded_at": event.recorded_at, "occurred_at": event.occurred_at,
+            "actor": event.actor.value, "from_status": event.from_status.value if event.from_status else None,
+            "to_status": event.to_status.value, "outcome": event.outcome.value, "marketplace_status": ms.code,
+            "marketplace_status_label": ms.label, "comment": event.comment}
 
 
 def _journal_created(session: Session, row: OrderRow, now: datetime) -> None:
-    append(session, EventKind.ORDER_CREATED, row, {
-        "status": row.status, "marketplace_status": row.marketplace_status, "total": str(row.total),
-        "currency": row.currency, "created_at": row.created_at.isoformat()}, now=now)
+    append(session, EventKind.ORDER_CREATED, row, order_created(row), now=now)
+
+
+def order_created(row: OrderRow | dict) -> dict:
+    """The change feed's word for a new order (from its row, or the column values it was inserted with)."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return {"status": get("status"), "marketplace_status": get("marketplace_status"), "total": str(get("total")),
+            "currency": get("currency"), "created_at": get("created_at").isoformat()}
 
 
 def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime, fresh: bool = False) -> None:
     seen = None if fresh else session.exec(select(RawPayloadRow.id).where(
         RawPayloadRow.order_id == order_id, RawPayloadRow.sha256 == raw.sha256)).first()
     if seen is None:
-        session.add(RawPayloadRow(order_id=order_id, received_at=now, content_type=raw.content_type,
-                                  sha256=raw.sha256, body=raw.body))
+        session.add(RawPayloadRow(**payload_columns(raw, order_id, now)))
 
 
 def latest_raw(session: Session, order_id: int) -> RawPayload | None:
     row = session.exec(select(RawPayloadRow).where(RawPayloadRow.order_id == order_id)
                        .order_by(RawPayloadRow.received_at.desc(), RawPayloadRow.id.desc())).first()
-    return RawPayload(row.body, row.content_type) if row else None
+    return read_payload(row) if row else None
 
 
 def remap(session: Session, row: OrderRow, mapped: Order, *, now: datetime | None = None) -> StatusEvent | None:
@@ -376,9 +408,9 @@ def remap(session: Session, row: OrderRow, mapped: Order, *, now: datetime | Non
     if event is None and order.cancel_reason == mapped.cancel_reason:
         return None
     if event is not None:
-        _add_event(session, row.id, event)
+        _add_event(session, row.id, event, row)
     order.cancel_reason = mapped.cancel_reason if order.status is Status.CANCELLED else None
-    values = _order_columns(order) | {"version": row.version + 1}
+    values = order_columns(order) | {"version": row.version + 1}
     done = session.execute(sa.update(OrderRow).where(OrderRow.id == row.id, OrderRow.version == row.version)
                            .values(**values), execution_options={"synchronize_session": False})
     if done.rowcount != 1:
@@ -399,9 +431,9 @@ def propose(session: Session, order_id: int, status: Status, *, actor: Actor, co
     event = order.propose_status(status, actor=actor, occurred_at=occurred_at, comment=comment, now=now)
     if event is None:
         return None
-    _add_event(session, row.id, event)
+    _add_event(session, row.id, event, row)
     done = session.execute(sa.update(OrderRow).where(OrderRow.id == row.id, OrderRow.version == row.version)
-                           .values(**_order_columns(order) | {"version": row.version + 1, "synced_at": now or utcnow()}),
+                           .values(**order_columns(order) | {"version": row.version + 1, "synced_at": now or utcnow()}),
                            execution_options={"synchronize_session": False})
     if done.rowcount != 1:
         raise ConcurrentUpdate(f"order {order.key} changed while a rule was applied", hint="the run tries again")

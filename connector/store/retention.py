@@ -28,12 +28,14 @@ class Purged:
     order_ids: list[int] = field(default_factory=list)
 
 
-def purge_all(store, *, finished_after: timedelta, versions: int, dry_run: bool = False) -> Purged:
-    """``purge`` in batches, one transaction each, until nothing is left (once, for a dry run)."""
+def purge_all(store, *, finished_after: timedelta, versions: int, now: datetime | None = None,
+              dry_run: bool = False) -> Purged:
+    """``purge`` in batches, one transaction each, until nothing is left (once, for a dry run). ``now`` lets a
+    benchmark ask what a later day's purge would remove."""
     total = Purged()
     while True:
         with store.transaction() as session:
-            done = purge(session, finished_after=finished_after, versions=versions, dry_run=dry_run)
+            done = purge(session, finished_after=finished_after, versions=versions, now=now, dry_run=dry_run)
         total.orders += done.orders
         total.payloads += done.payloads
         total.quarantined += done.quarantined

@@ -157,8 +157,10 @@ class RawPayloadRow(SQLModel, table=True):
     order_id: int = Field(foreign_key="orders.id", ondelete="CASCADE", index=True)
     received_at: datetime = _utc()
     content_type: str = Field(max_length=64)
-    sha256: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)  # of the body as received, compressed or not
+    # One of the two holds the body (connector/store/payloads.py): zlib in body_z with body "", or the text in body.
     body: str = Field(sa_type=sa.Text)
+    body_z: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 
 
 class QuarantineRow(SQLModel, table=True):

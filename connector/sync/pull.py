@@ -1,4 +1,5 @@
-"""Pull one account: every page the adapter yields is stored in one transaction, with its cursor when it has one.
+"""Pull one account: every page the adapter yields is stored in one transaction with its cursor (the pages read
+while the last ones were stored go together in one: see ``prefetched``), never a page in part.
 
 At-least-once by design: a crash before a page commits means that page is read again next time, and the upsert
 makes a repeat write nothing. One bad record never fails its page: a payload that does not map is kept raw on a
@@ -29,6 +30,7 @@ from connector.logs import bound_contextvars, get_logger
 from connector.store import Store
 from connector.store.accounts import (
     acquire,
+    last_good_pull,
     pause,
     paused_accounts,
     reclaim_dead_local_leases,
@@ -36,7 +38,15 @@ from connector.store.accounts import (
     release,
 )
 from connector.store.cursors import read_cursor, write_cursor
-from connector.store.orders import ConcurrentUpdate, Upsert, keep_unparsed, quarantine, upsert_pulled
+from connector.store.orders import (
+    ConcurrentUpdate,
+    Upsert,
+    UpsertResult,
+    keep_unparsed,
+    quarantine,
+    upsert_pulled,
+)
+from connector.store.pages import upsert_page
 from connector.sync import LEASE_TTL, WRITE_SETTLE, heartbeat, owner_id, process_alive
 
 log = get_logger(__name__)
@@ -74,9 +84,12 @@ class PullSummary:
 
 def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None = None,
                  stop: threading.Event | None = None, lease: timedelta = LEASE,
-                 on_page: Callable[[PullSummary], None] | None = None) -> PullSummary:
+                 on_page: Callable[[PullSummary], None] | None = None,
+                 fresh_for: timedelta | None = None) -> PullSummary:
     """Pull one account under its lease. Raises what the adapter raises, after recording it on the account (an
-    auth failure also pauses the account); a paused or leased-elsewhere account is skipped and says why."""
+    auth failure also pauses the account); a paused or leased-elsewhere account is skipped and says why, and so is
+    one that a good pull (another daemon's) ended less than ``fresh_for`` ago: several daemons over one store share
+    the accounts' pulls instead of each pulling every account."""
     summary = PullSummary(adapter.account)
     account, owner = adapter.account, owner or owner_id()
     with bound_contextvars(account=account, job="pull"):
@@ -89,6 +102,12 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
                                       accounts=[account], commands=False)
             if not acquire(session, account, owner, lease):
                 summary.skipped = "another daemon is pulling this account"
+                return summary
+            # Read after the lease is ours: a pull that ended a moment ago has committed its end by now.
+            last = last_good_pull(session, account)
+            if fresh_for is not None and last is not None and last > utcnow() - fresh_for:
+                release(session, account, owner)
+                summary.skipped = f"pulled {(utcnow() - last).total_seconds():.0f}s ago"
                 return summary
             summary.cursor = read_cursor(session, account, STREAM)
         try:
@@ -125,30 +144,37 @@ def _renew(store: Store, account: str, owner: str, lease: timedelta) -> bool:
 def _pages(store: Store, adapter: MarketplaceAdapter, summary: PullSummary, owner: str, lease: timedelta,
            lost: threading.Event, stop: threading.Event | None,
            on_page: Callable[[PullSummary], None] | None) -> None:
-    with prefetched(lambda: adapter.pull(summary.cursor), stop) as pages:
-        for page in pages:
+    with prefetched(lambda: adapter.pull(summary.cursor), stop) as batches:
+        for pages in batches:
             if lost.is_set():
                 raise LeaseLost(f"the lease on {adapter.account} was taken over while its page was read",
                                 hint="the other daemon continues the pull; nothing of this page was written")
-            _store_page(store, adapter, page, summary, owner, lease)
+            _store_pages(store, adapter, pages, summary, owner, lease)
             if on_page is not None:
                 on_page(summary)
-            summary.notes += page.notes
-            for note in page.notes:
-                log.warning("pull note", note=note)
+            for page in pages:
+                summary.notes += page.notes
+                for note in page.notes:
+                    log.warning("pull note", note=note)
             if stop is not None and stop.is_set():
                 summary.notes.append("stopped between pages: shutting down; the next run reads on")
                 break
 
 
 _DONE = object()  # the adapter's scan ended
-PREFETCH = 2  # pages read ahead of the store, at most
+PREFETCH = 8  # pages read ahead of the store, at most
+BATCH_ORDERS = 200  # pages that are ready together are stored in one transaction, up to about this many orders
 
 
 @contextmanager
-def prefetched(scan: Callable[[], Iterator[Page]], stop: threading.Event | None = None,
-               depth: int = PREFETCH) -> Iterator[Iterator[Page]]:
-    """The pages of ``scan()``, read ahead in a thread of their own while the caller stores the one in hand.
+def prefetched(scan: Callable[[], Iterator[Page]], stop: threading.Event | None = None, depth: int = PREFETCH,
+               batch_orders: int = BATCH_ORDERS) -> Iterator[Iterator[list[Page]]]:
+    """The pages of ``scan()``, read ahead in a thread of their own while the caller stores the ones in hand.
+
+    They come in batches: every page already read when the caller asks, in order, up to ``batch_orders`` orders
+    (always at least one page). A store slower than the wire so writes several small pages (Rozetka's are 20 orders)
+    in one transaction, and pays a transaction's fixed cost (lease, lookup, feed numbering, commit) once for them;
+    a store that keeps up gets one page at a time, as soon as it is read.
 
     The scan (the adapter's generator) is started, advanced and closed in that one thread only: the adapter is never
     called from two threads. At most ``depth`` pages wait in the queue (and one more is being read), so a slow store
@@ -183,19 +209,31 @@ def prefetched(scan: Callable[[], Iterator[Page]], stop: threading.Event | None 
         finally:
             put(_DONE)
 
-    def pages() -> Iterator[Page]:
+    def batches() -> Iterator[list[Page]]:
+        held = None  # what ended the last batch early: the scan's end or its error, handed over next
         while True:
-            item = queue.get()
+            item, held = (held if held is not None else queue.get()), None
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            batch, size = [item], len(item.orders)
+            while size < batch_orders:
+                try:
+                    item = queue.get_nowait()
+                except Empty:
+                    break
+                if not isinstance(item, Page):
+                    held = item
+                    break
+                batch.append(item)
+                size += len(item.orders)
+            yield batch
 
     thread = threading.Thread(target=context.run, args=(read,), name="pull-prefetch", daemon=True)
     thread.start()
     try:
-        yield pages()
+        yield batches()
     finally:
         cancel.set()
         while thread.is_alive():
@@ -204,10 +242,12 @@ def prefetched(scan: Callable[[], Iterator[Page]], stop: threading.Event | None 
         thread.join()
 
 
-def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: PullSummary, owner: str,
-                lease: timedelta) -> None:
-    # Fast path: the whole page in one transaction. Only if a record fails it is the page written again with each
-    # record in a savepoint of its own, so a bad one is set aside without costing every page a round trip more.
+def _store_pages(store: Store, adapter: MarketplaceAdapter, pages: list[Page], summary: PullSummary, owner: str,
+                 lease: timedelta) -> None:
+    # Fast path: the pages in one transaction. Only if a record fails are they written again with each record in a
+    # savepoint of its own, so a bad one is set aside without costing every page a round trip more.
+    records = [pulled for page in pages for pulled in page.orders]
+    cursor = next((page.cursor for page in reversed(pages) if page.cursor), None)  # the newest; each is a mark
     isolate = False
     for attempt in range(1, PAGE_TRIES + 2):
         counts = PullSummary(adapter.account)
@@ -216,13 +256,13 @@ def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: 
                 if not acquire(session, adapter.account, owner, lease):  # renew; lost only if we overran it
                     raise LeaseLost(f"the lease on {adapter.account} ran out and another daemon took it",
                                     hint="the other daemon continues the pull; nothing of this page was written")
-                for pulled in page.orders:
-                    if isolate:
+                if isolate:
+                    for pulled in records:
                         _store_isolated(session, adapter, pulled, counts)
-                    else:  # a race lost to another writer fails the page, which is then written again, isolated
-                        _store_one(session, adapter, pulled, counts, guarded=False)
-                if page.cursor:
-                    write_cursor(session, adapter.account, STREAM, page.cursor)
+                else:  # a race lost to another writer fails the pages, which are then written again, isolated
+                    _store_together(session, adapter, records, counts)
+                if cursor:
+                    write_cursor(session, adapter.account, STREAM, cursor)
             break
         except ConcurrentUpdate:
             if attempt >= PAGE_TRIES:
@@ -233,7 +273,7 @@ def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: 
                 raise
             isolate = True
             log.warning("a record failed its page; writing the page again record by record", error=describe(exc))
-    summary.pages += 1
+    summary.pages += len(pages)
     summary.created += counts.created
     summary.updated += counts.updated
     summary.unchanged += counts.unchanged
@@ -241,14 +281,29 @@ def _store_page(store: Store, adapter: MarketplaceAdapter, page: Page, summary: 
     summary.unparsed += counts.unparsed
     summary.quarantined += counts.quarantined
     summary.unmapped += counts.unmapped
-    if page.cursor:
-        summary.cursor = page.cursor
+    if cursor:
+        summary.cursor = cursor
     for problem in counts.unparsed + counts.quarantined + counts.unmapped:
         log.warning("order needs attention", problem=problem)
 
 
-def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder, counts: PullSummary, *,
-               guarded: bool = True) -> None:
+def _store_together(session: Session, adapter: MarketplaceAdapter, records: list[PulledOrder],
+                    counts: PullSummary) -> None:
+    """The fast path: the page's good orders in one bulk upsert; the records that cannot be orders are set aside
+    first, one by one (they are rare), so that a placeholder they leave is merged into like any stored order."""
+    good = [pulled for pulled in records if not _set_aside(session, adapter, pulled, counts)]
+    for pulled, result in zip(good, upsert_page(session, [(p.order, p.raw) for p in good])):
+        _count(counts, pulled, result)
+
+
+def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder, counts: PullSummary) -> None:
+    if not _set_aside(session, adapter, pulled, counts):
+        _count(counts, pulled, upsert_pulled(session, pulled.order, pulled.raw))
+
+
+def _set_aside(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrder, counts: PullSummary) -> bool:
+    """A record with no usable id goes to the quarantine, one that does not parse is kept raw on a placeholder
+    flagged for review; True when the record was one of those."""
     key = OrderKey(adapter.marketplace, adapter.account, pulled.external_id)
     problem = identity_problem(pulled.external_id)
     if problem or isinstance(pulled.error, OrderIdError):
@@ -256,12 +311,15 @@ def _store_one(session: Session, adapter: MarketplaceAdapter, pulled: PulledOrde
                  f"{pulled.error.message if isinstance(pulled.error, OrderIdError) else problem}"
         quarantine(session, key, pulled.raw, reason)
         counts.quarantined.append(reason)
-        return
+        return True
     if pulled.order is None:
         keep_unparsed(session, key, pulled.raw, str(pulled.error))
         counts.unparsed.append(f"{pulled.external_id}: {pulled.error}")
-        return
-    result = upsert_pulled(session, pulled.order, pulled.raw, guarded=guarded)
+        return True
+    return False
+
+
+def _count(counts: PullSummary, pulled: PulledOrder, result: UpsertResult) -> None:
     setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
     if result.event and result.event.outcome.anomaly:
         counts.anomalies += 1

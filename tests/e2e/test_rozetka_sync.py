@@ -15,6 +15,7 @@ from adapters.rozetka.adapter import RozetkaAdapter
 from adapters.rozetka.client import RozetkaClient
 from adapters.rozetka.sandbox import RozetkaSandbox
 from connector.domain import build_command
+from connector.store.accounts import states
 from connector.store.cursors import read_cursor
 from connector.store.tables import OrderRow, StatusHistoryRow
 from connector.sync.pull import pull_account
@@ -264,3 +265,16 @@ def test_a_window_too_big_for_the_page_cap_is_read_in_shorter_windows(store, san
         assert read_cursor(session, "rozetka-main", "orders") == summary.cursor is not None
     # no window past the first attempt was read beyond the cap
     assert max(int(p) for p in searches(sandbox)) <= 2
+
+
+def test_a_pull_another_daemon_just_made_is_not_made_again(store, sandbox):
+    """Several daemons over one store share the accounts' pulls: one that finds a good pull ended within
+    ``fresh_for`` skips it without a request; after that, or without ``fresh_for``, it pulls."""
+    pull_account(store, adapter(sandbox), owner="daemon-a")
+    before = len(searches(sandbox))
+    skipped = pull_account(store, adapter(sandbox), owner="daemon-b", fresh_for=timedelta(minutes=1))
+    assert skipped.skipped.startswith("pulled ") and len(searches(sandbox)) == before
+    with store.reading() as session:
+        assert states(session)["rozetka-main"].lease_owner == ""  # the lease taken to look is given back
+    again = pull_account(store, adapter(sandbox), owner="daemon-b", fresh_for=timedelta(0))
+    assert again.skipped == "" and len(searches(sandbox)) > before

@@ -67,12 +67,18 @@ def test_a_history_past_the_page_cap_is_imported_whole_in_windows(store, sandbox
 
 
 def test_an_import_killed_midway_resumes_at_the_window_it_was_in(store, sandbox):
-    def fail_later(summary):
-        if summary.pages == 8:  # a few windows in: every search fails from here on (retries used up)
-            sandbox.faults.next("server_error", times=1000, path="/orders/search")
+    failing = adapter(sandbox, attempts=2)
+    scan = failing.pull
 
+    def fail_later(cursor):  # the scan's own count: the store may lag several pages behind the reader
+        for n, page in enumerate(scan(cursor), 1):
+            yield page
+            if n == 8:  # a few windows in: every search fails from here on (retries used up)
+                sandbox.faults.next("server_error", times=1000, path="/orders/search")
+
+    failing.pull = fail_later
     with pytest.raises(TransientError):
-        pull_account(store, adapter(sandbox, attempts=2), on_page=fail_later)
+        pull_account(store, failing)
     first = set(orders_in(store))
     with store.transaction() as session:
         mark = read_cursor(session, "rozetka-main", "orders")

@@ -715,21 +715,20 @@ def test_on_postgresql_the_lease_query_reads_only_open_commands_whatever_the_sta
 def test_a_pull_that_loses_an_insert_race_merges_into_the_winners_order(store, monkeypatch):
     """The fast path inserts new orders without a savepoint; losing the race to another writer (a push's
     read-back, a resync) fails the page, which is written again record by record and merges into theirs."""
-    import connector.store.orders as orders
+    import connector.store.pages as pages
     winner = pulled("88", Status.NEW, code="1")
     with store.transaction() as session:
         theirs = upsert_pulled(session, winner, raw_of(winner)).order_id
     mine = pulled("88", Status.ACCEPTED, code="26", minutes=5)
-    real_find, blind = orders._find, [True]
+    real_existing, blind = pages._existing, []
 
-    def find_once_blind(session, key):  # the first look happens before the other writer's commit is visible
-        if blind[0]:
-            blind[0] = False
-            return None
-        return real_find(session, key)
+    def existing_once_blind(session, keys):  # the page's look happens before the other writer's commit is visible
+        blind.append(keys)
+        return {} if len(blind) == 1 else real_existing(session, keys)
 
-    monkeypatch.setattr(orders, "_find", find_once_blind)
+    monkeypatch.setattr(pages, "_existing", existing_once_blind)
     summary = pull_account(store, FakeAdapter(pages=[Page([PulledOrder("88", raw_of(mine), mine)])]))
     with store.reading() as session:
         rows = session.exec(select(OrderRow).where(OrderRow.external_id == "88")).all()
     assert [r.id for r in rows] == [theirs] and rows[0].status == "accepted" and summary.updated == 1
+    assert len(blind) == 1  # the bulk path met the race once; the record-by-record retry merged

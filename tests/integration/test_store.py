@@ -253,3 +253,63 @@ def test_a_nul_byte_in_marketplace_text_is_dropped_where_postgresql_would_refuse
     with store.reading() as session:
         assert session.get(OrderRow, result.order_id).buyer_name == "Ivan Petrenko"
         assert session.exec(select(OrderLineRow.name)).one() == "Book"
+
+
+def _snapshot(store, account: str) -> dict:
+    """Everything the store holds about an account's orders, by external id, without row ids."""
+    from connector.store.tables import OrderEventRow, ShipmentRow
+
+    def plain(row, *skip):
+        return {k: v for k, v in row.model_dump().items() if k not in {"id", "order_id", "account", *skip}}
+
+    with store.reading() as session:
+        out = {}
+        for order in session.exec(select(OrderRow).where(OrderRow.account == account)).all():
+            of = lambda model, *order_by: session.exec(  # noqa: E731
+                select(model).where(model.order_id == order.id).order_by(*order_by, model.id)).all()
+            out[order.external_id] = {
+                "order": plain(order),
+                "lines": [plain(r) for r in of(OrderLineRow)],
+                "shipments": [plain(r) for r in of(ShipmentRow)],
+                "history": [plain(r) for r in of(StatusHistoryRow)],
+                "payloads": [plain(r) for r in of(RawPayloadRow)],
+                "feed": [(r.kind, r.data) for r in of(OrderEventRow, OrderEventRow.seq)],
+            }
+        return out
+
+
+def test_a_page_written_at_once_stores_exactly_what_writing_its_orders_one_by_one_stores(store):
+    from dataclasses import replace
+
+    from connector.domain import OrderKey
+    from connector.store.pages import upsert_page
+    lines = [OrderLine("A-1", "11", "Book", 2, Decimal("10.00")), OrderLine("B-2", "12", "Pen", 1, Decimal("3.50"))]
+    page = [pulled(str(n), Status.ACCEPTED if n % 3 else Status.NEW, code="26" if n % 3 else "1",
+                   ttn=f"2045000000{n:04d}" if n % 2 else "", lines=lines[: 1 + n % 2]) for n in range(1, 8)]
+    with store.transaction() as session:
+        together = upsert_page(session, [(o, raw_of(o)) for o in page], now=T0)
+    for order in page:
+        alone = replace(order, key=OrderKey("rozetka", "rozetka-alone", order.key.external_id))
+        with store.transaction() as session:
+            upsert_pulled(session, alone, raw_of(alone), now=T0)
+    assert [r.outcome for r in together] == [Upsert.CREATED] * 7
+    bulk, single = _snapshot(store, "rozetka-main"), _snapshot(store, "rozetka-alone")
+    assert len(bulk) == 7 and bulk == single
+    assert bulk["1"]["feed"][0][0] == "order.created" and bulk["1"]["feed"][1][0] == "shipment.changed"
+
+
+def test_a_page_mixing_known_changed_new_and_repeated_orders_gives_each_its_own_outcome(store):
+    from connector.store.pages import upsert_page
+    known, changed = pulled("1"), pulled("2")
+    for order in (known, changed):
+        put(store, order)
+    moved = pulled("2", Status.ACCEPTED, code="26", minutes=5)
+    new, again = pulled("3"), pulled("3", Status.ACCEPTED, code="26", minutes=7)
+    with store.transaction() as session:
+        results = upsert_page(session, [(o, raw_of(o)) for o in (known, moved, new, again)])
+    assert [r.outcome for r in results] == [Upsert.UNCHANGED, Upsert.UPDATED, Upsert.CREATED, Upsert.UPDATED]
+    assert results[2].order_id == results[3].order_id
+    with store.reading() as session:
+        statuses = dict(session.exec(select(OrderRow.external_id, OrderRow.status)).all())
+        assert count(session, OrderRow) == 3
+    assert statuses == {"1": "new", "2": "accepted", "3": "accepted"}
