@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import socket
@@ -148,6 +149,7 @@ class Daemon:
             "default": ThreadPoolExecutor(len(OTHER_JOBS)), PULLS: ThreadPoolExecutor(settings.daemon.pull_workers)})
         self.gate = PullGate(settings.daemon.pulls_per_marketplace)
         self._threads: list[threading.Thread] = []
+        self._scheduler_log_level: int | None = None
         self._health: ThreadingHTTPServer | None = None
         self._woken = threading.Event()  # a command arrived while a push was running: run again right after
         self._pushing = threading.Event()
@@ -155,6 +157,12 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # APScheduler logs through stdlib logging, outside the structlog pipeline: every wake-up that lands while a
+        # push runs says "skipped: maximum number of running instances" at warning level, which is how wake-ups
+        # work here (the running push goes again), not news. Its errors (a job that raised) still show.
+        scheduler_log = logging.getLogger("apscheduler")
+        self._scheduler_log_level = scheduler_log.level
+        scheduler_log.setLevel(max(logging.ERROR, scheduler_log.getEffectiveLevel()))
         # The health port first: a second daemon started by mistake must fail before it touches the store or
         # pushes anything, not after its jobs ran.
         if self.settings.daemon.health_port is not None:
@@ -207,6 +215,8 @@ class Daemon:
         self._close_health()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self._scheduler_log_level is not None:
+            logging.getLogger("apscheduler").setLevel(self._scheduler_log_level)
         for adapter in [*self.adapters.values(), *(c for c in self.carriers.values() if not isinstance(c, str))]:
             adapter.close()
         log.info("daemon stopped", owner=self.owner)

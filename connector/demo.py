@@ -50,7 +50,6 @@ work.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import random
 import re
@@ -328,7 +327,6 @@ class Demo:
         self._promua_rng = random.Random(f"promua:{options.seed}")  # Prom's: the other two days stay as they were
         self._script = _Script()
         self._saved_env: dict[str, str | None] = {}
-        self._scheduler_log_level: int | None = None
         self._emails_at_close: int | None = None
 
     # -- setting up -----------------------------------------------------------------------------------------
@@ -419,13 +417,6 @@ class Demo:
         self.config_path.write_text(self._config_text(store_url), encoding="utf-8")
         self.settings = load_settings(str(self.config_path))
 
-        # APScheduler reports through stdlib logging, outside the connector's structlog pipeline: each
-        # command's wake-up that lands while a push is running prints "skipped: maximum number of running
-        # instances" raw on stderr, across the live table. The demo quiets that logger below errors while it
-        # runs.
-        scheduler_log = logging.getLogger("apscheduler")
-        self._scheduler_log_level = scheduler_log.level
-        scheduler_log.setLevel(max(logging.ERROR, scheduler_log.getEffectiveLevel()))
         self.daemon = Daemon(self.settings, self.store)
         self.daemon.start()
         self._wait_for_first_pull(timeout=max(30.0, 5 * o.pull_every))
@@ -503,9 +494,6 @@ class Demo:
                 carrier.stop()
             if store is not None:
                 store.dispose()
-            if self._scheduler_log_level is not None:
-                logging.getLogger("apscheduler").setLevel(self._scheduler_log_level)
-                self._scheduler_log_level = None
             for name, saved in self._saved_env.items():
                 if saved is None:
                     os.environ.pop(name, None)

@@ -17,5 +17,5 @@ def write_cursor(session: Session, account: str, stream: str, value: str) -> Non
     row = session.get(SyncCursorRow, (account, stream))
     if row is None:
         session.add(SyncCursorRow(account=account, stream=stream, value=value, updated_at=utcnow()))
-    else:
+    elif row.value != value:  # an idle pull that earned the same cursor writes nothing
         row.value, row.updated_at = value, utcnow()

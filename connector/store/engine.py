@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -58,6 +60,14 @@ def make_engine(url: str, connections: int = 5) -> sa.Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=connections, max_overflow=5)
     return engine
+
+
+def insert_unless_present(session: Session, table: sa.Table, values: dict, keys: list[str]) -> None:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` on either database: for rows two writers may both add (the same
+    payload version read by a pull and by a push's read-back), where a look first and an insert after would race."""
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
 class Store:

@@ -34,6 +34,7 @@ from connector.domain import (
 from connector.domain.lifecycle import MAIN_PATH, rank
 from connector.domain.limits import clean_text
 from connector.errors import PayloadError, StoreError
+from connector.store.engine import insert_unless_present
 from connector.store.events import EventKind, append, append_for
 from connector.store.payloads import payload_columns, read_payload
 from connector.store.tables import (
@@ -385,10 +386,13 @@ def order_created(row: OrderRow | dict) -> dict:
 
 
 def _keep_raw(session: Session, order_id: int, raw: RawPayload, now: datetime, fresh: bool = False) -> None:
-    seen = None if fresh else session.exec(select(RawPayloadRow.id).where(
-        RawPayloadRow.order_id == order_id, RawPayloadRow.sha256 == raw.sha256)).first()
-    if seen is None:
+    """Each distinct version once: a version already stored (by us earlier, or a moment ago by another writer)
+    is not stored again."""
+    if fresh:
         session.add(RawPayloadRow(**payload_columns(raw, order_id, now)))
+    else:
+        insert_unless_present(session, RawPayloadRow.__table__, payload_columns(raw, order_id, now),
+                              ["order_id", "sha256"])
 
 
 def latest_raw(session: Session, order_id: int) -> RawPayload | None:

@@ -313,3 +313,28 @@ def test_a_page_mixing_known_changed_new_and_repeated_orders_gives_each_its_own_
         statuses = dict(session.exec(select(OrderRow.external_id, OrderRow.status)).all())
         assert count(session, OrderRow) == 3
     assert statuses == {"1": "new", "2": "accepted", "3": "accepted"}
+
+
+def test_a_payload_version_another_writer_stored_meanwhile_is_kept_once_and_fails_nothing(store):
+    from connector.store.payloads import payload_columns
+    first = put(store, pulled("5"))
+    moved = pulled("5", Status.ACCEPTED, code="26", minutes=3)
+    with store.transaction() as session:  # a push's read-back stored this version a moment ago
+        session.add(RawPayloadRow(**payload_columns(raw_of(moved), first.order_id, T0)))
+    assert put(store, moved).outcome is Upsert.UPDATED
+    with store.reading() as session:
+        versions = session.exec(select(RawPayloadRow.sha256).where(RawPayloadRow.order_id == first.order_id)).all()
+    assert sorted(versions) == sorted({raw_of(pulled("5")).sha256, raw_of(moved).sha256})
+
+
+def test_a_cursor_earned_again_unchanged_is_not_written(store):
+    from connector.store.cursors import write_cursor
+    from connector.store.tables import SyncCursorRow
+    with store.transaction() as session:
+        write_cursor(session, "rozetka-main", "orders", "2026-11-01T00:00:00+00:00")
+    with store.reading() as session:
+        written = session.get(SyncCursorRow, ("rozetka-main", "orders")).updated_at
+    with store.transaction() as session:
+        write_cursor(session, "rozetka-main", "orders", "2026-11-01T00:00:00+00:00")
+    with store.reading() as session:
+        assert session.get(SyncCursorRow, ("rozetka-main", "orders")).updated_at == written
