@@ -70,6 +70,13 @@ def insert_unless_present(session: Session, table: sa.Table, values: dict, keys:
     session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
+def returning_is_cheap(session: Session) -> bool:
+    """Whether a many-row ``INSERT … RETURNING`` is the cheap way to learn new rows' ids. SQLite: yes. PostgreSQL:
+    no, psycopg parses a statement that long anew each time in Python (it caches short ones only); an executemany of
+    the one short INSERT and a look-up of the ids cost a quarter less (bench/README.md)."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
 class Store:
     """The store as the rest of the program sees it: an engine and a way to run one transaction."""
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from connector.domain import Actor, Order, OrderKey, RawPayload, utcnow
+from connector.store.engine import returning_is_cheap
 from connector.store.events import EventKind, append_many, event_columns
 from connector.store.orders import (
     Upsert,
@@ -90,9 +91,13 @@ def _insert(session: Session, items: list[tuple[Order, RawPayload]], now: dateti
         orders.append(order_columns(order) | {"synced_at": now, "payload_sha256": raw.sha256, "version": 1})
     table = OrderRow.__table__
     # The returned rows are matched to the page by identity, which holds whatever order a database returns them in.
-    inserted = session.execute(table.insert().returning(
-        table.c.id, table.c.marketplace, table.c.account, table.c.external_id), orders).all()
-    ids = {tuple(identity): order_id for order_id, *identity in inserted}
+    if returning_is_cheap(session):  # the ids come back with the INSERT, matched by identity (in any order)
+        inserted = session.execute(table.insert().returning(
+            table.c.id, table.c.marketplace, table.c.account, table.c.external_id), orders)
+        ids = {tuple(identity): order_id for order_id, *identity in inserted}
+    else:
+        session.execute(table.insert(), orders)
+        ids = _ids(session, {_identity(columns) for columns in orders})
     lines, shipments, history, payloads, feed = [], [], [], [], []
     for (pulled, raw), columns, event in zip(items, orders, events):
         ident = (ids[_identity(columns)], columns["marketplace"], columns["account"], columns["external_id"])
@@ -113,6 +118,18 @@ def _insert(session: Session, items: list[tuple[Order, RawPayload]], now: dateti
             session.execute(sa.insert(model.__table__), rows)
     append_many(session, feed)
     return [UpsertResult(Upsert.CREATED, ids[_identity(columns)], event) for columns, event in zip(orders, events)]
+
+
+def _ids(session: Session, identities: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    by_account: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for marketplace, account, external_id in identities:
+        by_account[marketplace, account].append(external_id)
+    t, ids = OrderRow.__table__, {}
+    for (marketplace, account), external_ids in by_account.items():
+        rows = session.execute(sa.select(t.c.id, t.c.external_id).where(
+            t.c.marketplace == marketplace, t.c.account == account, t.c.external_id.in_(external_ids)))
+        ids.update({(marketplace, account, external_id): order_id for order_id, external_id in rows})
+    return ids
 
 
 def _identity(columns: dict) -> tuple[str, str, str]:
