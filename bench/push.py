@@ -46,7 +46,7 @@ from adapters.rozetka.client import RozetkaClient  # noqa: E402
 from adapters.rozetka.sandbox import RozetkaSandbox  # noqa: E402
 from bench.common import Stores, machine  # noqa: E402
 from connector.config import Settings, parse_settings  # noqa: E402
-from connector.daemon import Daemon  # noqa: E402
+from connector.daemon import COMMAND_POLL, Daemon  # noqa: E402
 from connector.logs import configure  # noqa: E402
 from connector.store import Store  # noqa: E402
 from connector.store.migrate import upgrade  # noqa: E402
@@ -239,7 +239,7 @@ def run_store(backend: str, stores: Stores, tmp: str, args: argparse.Namespace) 
 
 def report_latency(r: dict) -> None:
     lat, every = r["latency"], r["push_every"]
-    wake = "LISTEN/NOTIFY" if r["backend"] == "postgresql" else "1 s poll of the newest command id"
+    wake = "LISTEN/NOTIFY" if r["backend"] == "postgresql" else f"a poll of the newest command id every {COMMAND_POLL} s"
     ms = [v * 1000 for v in lat["latencies"]]
     once = all(n == 1 for n in lat["puts"].values()) and len(lat["puts"]) == lat["sent"]
     drain_rate = r["drain"]["states"]["done"] / r["drain"]["seconds"]
