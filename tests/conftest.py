@@ -57,6 +57,15 @@ def empty(store: Store) -> None:
             conn.execute(table.delete())
 
 
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[Store]:
+    """A migrated SQLite store, for the tests whose subject is the daemon or the CLI rather than the backend."""
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(store)
+    yield store
+    store.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     """A migrated, empty store: SQLite in a temporary file, or the session's PostgreSQL database."""

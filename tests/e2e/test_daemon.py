@@ -33,7 +33,6 @@ from connector.domain import build_command
 from connector.store import Store
 from connector.store.commands import enqueue
 from connector.store.cursors import read_cursor
-from connector.store.migrate import upgrade
 from connector.store.queries import find_order
 from connector.store.tables import AccountStateRow, CommandRow, OrderRow
 from mappings import load
@@ -256,14 +255,6 @@ def expire_leases(store: Store) -> None:
 def ttn_for(order_id: int) -> str:
     return f"2045{order_id:010d}"[-14:]
 
-
-@pytest.fixture
-def sqlite_store(tmp_path) -> Iterator[Store]:
-    """A migrated SQLite store, for the tests whose subject is the daemon rather than the backend."""
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(store)
-    yield store
-    store.dispose()
 
 
 # -- 1. lifecycle --------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from connector.store.accounts import (
     failed_secrets, hold, paused_accounts, record_run, remember_failed_secret, resume_if_secret_changed, states,
 )
 from connector.store.commands import enqueue
-from connector.store.migrate import upgrade
 from connector.store.queries import find_order
 from connector.store.tables import CommandRow, OrderRow
 from tests.factories import pulled
@@ -55,14 +54,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
-
-@pytest.fixture
-def sqlite_store(tmp_path) -> Iterator[Store]:
-    """For the tests whose subject is the daemon, not the backend."""
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(store)
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from connector.config import parse_settings
 from connector.daemon import Daemon
 from connector.store import Store
 from connector.store.accounts import states
-from connector.store.migrate import upgrade
 from connector.store.tables import OrderRow
 from connector.sync.cycle import run_cycle
 from connector.sync.gate import PullGate
@@ -119,13 +118,6 @@ def fleet() -> Iterator[Fleet]:
         for adapter in fleet.adapters.values():
             adapter.close()
 
-
-@pytest.fixture
-def sqlite_store(tmp_path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(store)
-    yield store
-    store.dispose()
 
 
 def stored(store: Store) -> list[tuple[str, str]]:
