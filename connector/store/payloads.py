@@ -10,7 +10,6 @@ Every reader and writer of ``RawPayloadRow.body`` goes through ``payload_columns
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,7 +35,7 @@ def payload_columns(raw: RawPayload, order_id: int, received_at: datetime) -> di
     data = raw.body.encode()
     packed = zlib.compress(data, LEVEL) if len(data) >= COMPRESS_FROM else None
     return {"order_id": order_id, "received_at": received_at, "content_type": raw.content_type,
-            "sha256": hashlib.sha256(data).hexdigest(), "body": "" if packed else raw.body, "body_z": packed}
+            "sha256": raw.sha256, "body": "" if packed else raw.body, "body_z": packed}
 
 
 def read_payload(row: StoredPayload) -> RawPayload:
