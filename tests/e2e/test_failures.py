@@ -22,9 +22,8 @@ from connector.config import parse_settings
 from connector.daemon import Daemon
 from connector.domain import utcnow
 from connector.store.accounts import pause
-from tests.e2e.test_daemon import (  # noqa: F401  (daemons, sqlite_store: fixtures)
-    ACCOUNT, CONNECTOR, PASSWORD_ENV, USERNAME, commands, daemons, make_sandbox, puts, sqlite_store,
-    write_config,
+from tests.e2e.test_daemon import (  # noqa: F401  (daemons: a fixture)
+    ACCOUNT, CONNECTOR, PASSWORD_ENV, USERNAME, commands, daemons, make_sandbox, puts, write_config,
 )
 from tests.factories import pulled
 from tests.integration.test_store import put
