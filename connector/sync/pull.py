@@ -88,10 +88,14 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
                  fresh_for: timedelta | None = None) -> PullSummary:
     """Pull one account under its lease. Raises what the adapter raises, after recording it on the account (an
     auth failure also pauses the account); a paused or leased-elsewhere account is skipped and says why, and so is
-    one that a good pull (another daemon's) ended less than ``fresh_for`` ago: several daemons over one store share
-    the accounts' pulls instead of each pulling every account."""
+    one whose last good pull (another daemon's) started less than ``fresh_for`` ago: several daemons over one store
+    share the accounts' pulls instead of each pulling every account.
+
+    A good pull is recorded as of its start, the moment the store's copy is as new as: a daemon's next scheduled pull
+    comes an interval after its last one started, however long that one took, so it is never taken for fresh."""
     summary = PullSummary(adapter.account)
     account, owner = adapter.account, owner or owner_id()
+    started = utcnow()
     with bound_contextvars(account=account, job="pull"):
         with store.transaction() as session:
             if account in paused_accounts(session):
@@ -105,9 +109,9 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
                 return summary
             # Read after the lease is ours: a pull that ended a moment ago has committed its end by now.
             last = last_good_pull(session, account)
-            if fresh_for is not None and last is not None and last > utcnow() - fresh_for:
+            if fresh_for is not None and last is not None and last > started - fresh_for:
                 release(session, account, owner)
-                summary.skipped = f"pulled {(utcnow() - last).total_seconds():.0f}s ago"
+                summary.skipped = f"pulled {(started - last).total_seconds():.0f}s ago"
                 return summary
             summary.cursor = read_cursor(session, account, STREAM)
         try:
@@ -127,7 +131,7 @@ def pull_account(store: Store, adapter: MarketplaceAdapter, *, owner: str | None
         else:
             if not (stop is not None and stop.is_set()):  # a scan cut short by a shutdown is not a good pull
                 with store.transaction() as session:
-                    record_run(session, account, ok=True)
+                    record_run(session, account, ok=True, now=started)
         finally:
             with store.transaction() as session:
                 release(session, account, owner)

@@ -278,3 +278,12 @@ def test_a_pull_another_daemon_just_made_is_not_made_again(store, sandbox):
         assert states(session)["rozetka-main"].lease_owner == ""  # the lease taken to look is given back
     again = pull_account(store, adapter(sandbox), owner="daemon-b", fresh_for=timedelta(0))
     assert again.skipped == "" and len(searches(sandbox)) > before
+
+
+def test_a_pull_that_took_long_does_not_make_its_own_next_pull_look_fresh(store, sandbox):
+    """A good pull counts as of its start: the next one, an interval after that start, is made however long the
+    last one took (counted from its end, a slow pull would make the daemon skip every other interval)."""
+    sandbox.faults.next("slow", times=1, seconds=0.4, path="/orders/search")
+    pull_account(store, adapter(sandbox), owner="daemon-a")  # took ≥ 0.4 s
+    again = pull_account(store, adapter(sandbox), owner="daemon-a", fresh_for=timedelta(seconds=0.3))
+    assert again.skipped == ""
