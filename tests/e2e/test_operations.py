@@ -30,6 +30,7 @@ from connector.store.accounts import (
 from connector.store.commands import enqueue
 from connector.store.queries import find_order
 from connector.store.tables import CommandRow, OrderRow
+from tests.e2e.test_daemon import wait_for
 from tests.factories import pulled
 from tests.integration.test_store import put
 
@@ -37,16 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "rozetka-main"
 USERNAME, PASSWORD = "shop@example.com", "password"
 
-
-def wait_for(condition, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
